@@ -1,0 +1,63 @@
+//! Helpers shared by the integration tests: certificates made at test time (no key material is
+//! committed) and pipeline objects.
+#![allow(dead_code)]
+
+use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, date_time_ymd};
+use serde_json::{Value, json};
+
+/// A PEM certificate with its PEM private key.
+pub struct Pem {
+    pub cert: String,
+    pub key: String,
+}
+
+/// Unix time of a calendar day, midnight UTC.
+pub fn unix(year: i32, month: u8, day: u8) -> i64 {
+    date_time_ymd(year, month, day).unix_timestamp()
+}
+
+fn params(name: &str, not_after: (i32, u8, u8), ca: bool) -> CertificateParams {
+    let mut params = CertificateParams::new(vec![name.to_string()]).expect("a valid DNS name");
+    params.not_before = date_time_ymd(2020, 1, 1);
+    params.not_after = date_time_ymd(not_after.0, not_after.1, not_after.2);
+    if ca {
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    }
+    params
+}
+
+/// A self-signed certificate valid until `not_after`, a CA when `ca`.
+pub fn self_signed(name: &str, not_after: (i32, u8, u8), ca: bool) -> Pem {
+    let key = KeyPair::generate().expect("ECDSA P-256 key generation");
+    let cert = params(name, not_after, ca).self_signed(&key).expect("self-signed certificate");
+    Pem { cert: cert.pem(), key: key.serialize_pem() }
+}
+
+/// A CA and a client certificate it issued, both valid until `not_after`.
+pub fn ca_and_client(not_after: (i32, u8, u8)) -> (Pem, Pem) {
+    let ca_key = KeyPair::generate().expect("ECDSA P-256 key generation");
+    let ca_params = params("test-ca", not_after, true);
+    let ca_cert = ca_params.self_signed(&ca_key).expect("CA certificate");
+    let ca_pem = Pem { cert: ca_cert.pem(), key: ca_key.serialize_pem() };
+    let issuer = Issuer::new(ca_params, ca_key);
+    let client_key = KeyPair::generate().expect("ECDSA P-256 key generation");
+    let client = params("client", not_after, false)
+        .signed_by(&client_key, &issuer)
+        .expect("client certificate");
+    (ca_pem, Pem { cert: client.pem(), key: client_key.serialize_pem() })
+}
+
+/// A v1beta1 TracePipeline with the given OTLP output.
+pub fn pipeline(name: &str, otlp: Value) -> Value {
+    json!({
+        "apiVersion": "telemetry.kyma-project.io/v1beta1",
+        "kind": "TracePipeline",
+        "metadata": {"name": name},
+        "spec": {"output": {"otlp": otlp}}
+    })
+}
+
+/// `{"valueFrom": {"secretKeyRef": …}}`
+pub fn from_secret(namespace: &str, name: &str, key: &str) -> Value {
+    json!({"valueFrom": {"secretKeyRef": {"namespace": namespace, "name": name, "key": key}}})
+}
