@@ -32,9 +32,15 @@ fn checked_in_crd_matches_generated() {
 
 #[test]
 fn crd_subcommand_prints_the_checked_in_crd() {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_telemetry-manager")).arg("crd").output().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_telemetry-manager"))
+        .arg("crd")
+        .output()
+        .unwrap();
     assert!(output.status.success());
-    assert_eq!(String::from_utf8(output.stdout).unwrap(), std::fs::read_to_string(CHECKED_IN).unwrap());
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap(),
+        std::fs::read_to_string(CHECKED_IN).unwrap()
+    );
 }
 
 #[test]
@@ -47,7 +53,10 @@ fn checked_in_crd_reads_back_as_a_crd() {
 #[test]
 fn names_scope_versions_and_columns() {
     let crd = api::crd();
-    assert_eq!(crd.metadata.name.as_deref(), Some("tracepipelines.telemetry.kyma-project.io"));
+    assert_eq!(
+        crd.metadata.name.as_deref(),
+        Some("tracepipelines.telemetry.kyma-project.io")
+    );
     let spec = &crd.spec;
     assert_eq!(spec.group, "telemetry.kyma-project.io");
     assert_eq!(spec.scope, "Cluster");
@@ -55,16 +64,37 @@ fn names_scope_versions_and_columns() {
     assert_eq!(spec.names.plural, "tracepipelines");
     assert_eq!(
         spec.names.categories.as_deref(),
-        Some(&["kyma-telemetry".to_string(), "kyma-telemetry-pipelines".to_string()][..])
+        Some(
+            &[
+                "kyma-telemetry".to_string(),
+                "kyma-telemetry-pipelines".to_string()
+            ][..]
+        )
     );
-    assert!(spec.conversion.as_ref().is_none_or(|c| c.strategy == "None"));
+    assert!(
+        spec.conversion
+            .as_ref()
+            .is_none_or(|c| c.strategy == "None")
+    );
     let versions: Vec<(&str, bool, bool, Option<bool>)> = spec
         .versions
         .iter()
         .map(|v| (v.name.as_str(), v.served, v.storage, v.deprecated))
         .collect();
-    assert_eq!(versions, vec![("v1beta1", true, true, None), ("v1alpha1", true, false, Some(true))]);
-    assert!(spec.versions[1].deprecation_warning.as_deref().unwrap().contains("deprecated"));
+    assert_eq!(
+        versions,
+        vec![
+            ("v1beta1", true, true, None),
+            ("v1alpha1", true, false, Some(true))
+        ]
+    );
+    assert!(
+        spec.versions[1]
+            .deprecation_warning
+            .as_deref()
+            .unwrap()
+            .contains("deprecated")
+    );
     for version in &spec.versions {
         assert!(version.subresources.as_ref().unwrap().status.is_some());
         let columns: Vec<(&str, &str)> = version
@@ -76,9 +106,18 @@ fn names_scope_versions_and_columns() {
         assert_eq!(
             columns,
             vec![
-                ("Configuration Generated", r#".status.conditions[?(@.type=="ConfigurationGenerated")].status"#),
-                ("Gateway Healthy", r#".status.conditions[?(@.type=="GatewayHealthy")].status"#),
-                ("Flow Healthy", r#".status.conditions[?(@.type=="TelemetryFlowHealthy")].status"#),
+                (
+                    "Configuration Generated",
+                    r#".status.conditions[?(@.type=="ConfigurationGenerated")].status"#
+                ),
+                (
+                    "Gateway Healthy",
+                    r#".status.conditions[?(@.type=="GatewayHealthy")].status"#
+                ),
+                (
+                    "Flow Healthy",
+                    r#".status.conditions[?(@.type=="TelemetryFlowHealthy")].status"#
+                ),
                 ("Age", ".metadata.creationTimestamp"),
             ]
         );
@@ -99,7 +138,11 @@ fn version_schema(version: &str) -> JSONSchemaProps {
 }
 
 /// Walk a schema node and its children with their paths.
-fn walk<'a>(schema: &'a JSONSchemaProps, path: String, visit: &mut impl FnMut(&str, &'a JSONSchemaProps)) {
+fn walk<'a>(
+    schema: &'a JSONSchemaProps,
+    path: String,
+    visit: &mut impl FnMut(&str, &'a JSONSchemaProps),
+) {
     visit(&path, schema);
     for (name, property) in schema.properties.iter().flatten() {
         walk(property, format!("{path}.{name}"), visit);
@@ -124,21 +167,38 @@ fn schemas_are_structural_and_explained() {
             if node.type_.is_none() {
                 problems.push(format!("{version}{path}: no type"));
             }
-            if node.ref_path.is_some() || node.any_of.is_some() || node.one_of.is_some() || node.all_of.is_some() || node.not.is_some() {
+            if node.ref_path.is_some()
+                || node.any_of.is_some()
+                || node.one_of.is_some()
+                || node.all_of.is_some()
+                || node.not.is_some()
+            {
                 problems.push(format!("{version}{path}: $ref or combinator"));
             }
             if node.nullable.is_some() {
                 problems.push(format!("{version}{path}: nullable"));
             }
             if node.properties.is_some() && node.additional_properties.is_some() {
-                problems.push(format!("{version}{path}: properties and additionalProperties"));
+                problems.push(format!(
+                    "{version}{path}: properties and additionalProperties"
+                ));
             }
-            if path.starts_with(".spec") && !path.ends_with("[]") && !path.ends_with("{}") && node.description.as_deref().is_none_or(str::is_empty) {
+            if path.starts_with(".spec")
+                && !path.ends_with("[]")
+                && !path.ends_with("{}")
+                && node.description.as_deref().is_none_or(str::is_empty)
+            {
                 problems.push(format!("{version}{path}: no description"));
             }
             for required in node.required.iter().flatten() {
-                if !node.properties.as_ref().is_some_and(|p| p.contains_key(required)) {
-                    problems.push(format!("{version}{path}: required {required} is not a property"));
+                if !node
+                    .properties
+                    .as_ref()
+                    .is_some_and(|p| p.contains_key(required))
+                {
+                    problems.push(format!(
+                        "{version}{path}: required {required} is not a property"
+                    ));
                 }
             }
         });
@@ -150,11 +210,15 @@ fn schemas_are_structural_and_explained() {
 #[test]
 fn cel_rules_carry_the_spec_messages() {
     let mut found = BTreeSet::new();
-    walk(&version_schema("v1beta1"), String::new(), &mut |path, node| {
-        for rule in node.x_kubernetes_validations.iter().flatten() {
-            found.insert((path.to_string(), rule.message.clone().unwrap_or_default()));
-        }
-    });
+    walk(
+        &version_schema("v1beta1"),
+        String::new(),
+        &mut |path, node| {
+            for rule in node.x_kubernetes_validations.iter().flatten() {
+                found.insert((path.to_string(), rule.message.clone().unwrap_or_default()));
+            }
+        },
+    );
     let value_type_paths = [
         ".spec.output.otlp.endpoint",
         ".spec.output.otlp.authentication.basic.user",
@@ -169,25 +233,60 @@ fn cel_rules_carry_the_spec_messages() {
     ];
     let mut expected: BTreeSet<(String, String)> = value_type_paths
         .iter()
-        .map(|p| (p.to_string(), "Only one of 'value' or 'valueFrom' can be set".to_string()))
+        .map(|p| {
+            (
+                p.to_string(),
+                "Only one of 'value' or 'valueFrom' can be set".to_string(),
+            )
+        })
         .collect();
     for (path, label) in [
         (".spec.output.otlp.endpoint", "endpoint"),
         (".spec.output.otlp.authentication.basic.user", "user"),
-        (".spec.output.otlp.authentication.basic.password", "password"),
-        (".spec.output.otlp.authentication.oauth2.tokenURL", "tokenURL"),
-        (".spec.output.otlp.authentication.oauth2.clientID", "clientID"),
-        (".spec.output.otlp.authentication.oauth2.clientSecret", "clientSecret"),
+        (
+            ".spec.output.otlp.authentication.basic.password",
+            "password",
+        ),
+        (
+            ".spec.output.otlp.authentication.oauth2.tokenURL",
+            "tokenURL",
+        ),
+        (
+            ".spec.output.otlp.authentication.oauth2.clientID",
+            "clientID",
+        ),
+        (
+            ".spec.output.otlp.authentication.oauth2.clientSecret",
+            "clientSecret",
+        ),
         (".spec.output.otlp.headers[]", "headers"),
     ] {
-        expected.insert((path.to_string(), format!("'{label}' must have 'value' or 'valueFrom' set")));
+        expected.insert((
+            path.to_string(),
+            format!("'{label}' must have 'value' or 'valueFrom' set"),
+        ));
     }
     for (path, message) in [
-        (".spec.output.otlp", "Path is only available with HTTP protocol"),
-        (".spec.output.otlp", "OAuth2 authentication requires TLS when using gRPC protocol"),
-        (".spec.output.otlp.authentication", "Only one authentication method can be specified"),
-        (".spec.output.otlp.authentication.oauth2.tokenURL", "'tokenURL' must be a valid URL"),
-        (".spec.output.otlp.tls", "Can define either both 'cert' and 'key', or neither"),
+        (
+            ".spec.output.otlp",
+            "Path is only available with HTTP protocol",
+        ),
+        (
+            ".spec.output.otlp",
+            "OAuth2 authentication requires TLS when using gRPC protocol",
+        ),
+        (
+            ".spec.output.otlp.authentication",
+            "Only one authentication method can be specified",
+        ),
+        (
+            ".spec.output.otlp.authentication.oauth2.tokenURL",
+            "'tokenURL' must be a valid URL",
+        ),
+        (
+            ".spec.output.otlp.tls",
+            "Can define either both 'cert' and 'key', or neither",
+        ),
     ] {
         expected.insert((path.to_string(), message.to_string()));
     }
@@ -201,14 +300,26 @@ fn cel_failures(object: &Value) -> BTreeSet<(String, String)> {
     let schema = serde_json::to_value(version_schema("v1beta1")).unwrap();
     match kube::core::cel::Validator::new().validate(&schema, object, None) {
         Ok(()) => BTreeSet::new(),
-        Err(errors) => errors.iter().map(|e| (e.field_path.trim_start_matches('.').to_string(), e.message.clone())).collect(),
+        Err(errors) => errors
+            .iter()
+            .map(|e| {
+                (
+                    e.field_path.trim_start_matches('.').to_string(),
+                    e.message.clone(),
+                )
+            })
+            .collect(),
     }
 }
 
 /// The CEL-equivalent failures of the Rust engine (schema rules reported on an object).
 fn rust_cel_failures(object: &Value) -> BTreeSet<(String, String)> {
     let parsed = validation::parse(object).expect("generated objects are structurally valid");
-    let ctx = Context { settings: Settings::default(), now: 0, cluster: None };
+    let ctx = Context {
+        settings: Settings::default(),
+        now: 0,
+        cluster: None,
+    };
     validation::validate(&parsed, &ctx)
         .errors
         .into_iter()
@@ -223,7 +334,9 @@ fn value_type() -> impl Strategy<Value = Value> {
         Just(json!({"value": "backend.example.com:4317"})),
         Just(json!({"value": ""})),
         Just(json!({"valueFrom": {"secretKeyRef": {"name": "s", "namespace": "n", "key": "k"}}})),
-        Just(json!({"value": "v", "valueFrom": {"secretKeyRef": {"name": "s", "namespace": "n", "key": "k"}}})),
+        Just(
+            json!({"value": "v", "valueFrom": {"secretKeyRef": {"name": "s", "namespace": "n", "key": "k"}}})
+        ),
     ]
 }
 
@@ -236,12 +349,15 @@ fn token_url() -> impl Strategy<Value = Value> {
     ]
 }
 
-fn optional<T: std::fmt::Debug + Clone + 'static>(strategy: impl Strategy<Value = T> + 'static) -> impl Strategy<Value = Option<T>> {
+fn optional<T: std::fmt::Debug + Clone + 'static>(
+    strategy: impl Strategy<Value = T> + 'static,
+) -> impl Strategy<Value = Option<T>> {
     prop_oneof![Just(None), strategy.prop_map(Some)]
 }
 
 fn otlp_output() -> impl Strategy<Value = Value> {
-    let basic = (value_type(), value_type()).prop_map(|(user, password)| json!({"user": user, "password": password}));
+    let basic = (value_type(), value_type())
+        .prop_map(|(user, password)| json!({"user": user, "password": password}));
     let oauth2 = (token_url(), value_type(), value_type())
         .prop_map(|(t, i, s)| json!({"tokenURL": t, "clientID": i, "clientSecret": s}));
     let header = (value_type(), optional(Just("Bearer"))).prop_map(|(mut v, prefix)| {
@@ -251,7 +367,12 @@ fn otlp_output() -> impl Strategy<Value = Value> {
         }
         v
     });
-    let tls = (optional(any::<bool>()), optional(value_type()), optional(value_type()), optional(value_type()));
+    let tls = (
+        optional(any::<bool>()),
+        optional(value_type()),
+        optional(value_type()),
+        optional(value_type()),
+    );
     (
         optional(prop_oneof![Just("grpc"), Just("http")]),
         value_type(),
@@ -260,41 +381,43 @@ fn otlp_output() -> impl Strategy<Value = Value> {
         proptest::collection::vec(header, 0..3),
         optional(tls),
     )
-        .prop_map(|(protocol, endpoint, path, (basic, oauth2), headers, tls)| {
-            let mut otlp = json!({"endpoint": endpoint});
-            if let Some(protocol) = protocol {
-                otlp["protocol"] = json!(protocol);
-            }
-            if let Some(path) = path {
-                otlp["path"] = json!(path);
-            }
-            if basic.is_some() || oauth2.is_some() {
-                let mut auth = json!({});
-                if let Some(basic) = basic {
-                    auth["basic"] = basic;
+        .prop_map(
+            |(protocol, endpoint, path, (basic, oauth2), headers, tls)| {
+                let mut otlp = json!({"endpoint": endpoint});
+                if let Some(protocol) = protocol {
+                    otlp["protocol"] = json!(protocol);
                 }
-                if let Some(oauth2) = oauth2 {
-                    auth["oauth2"] = oauth2;
+                if let Some(path) = path {
+                    otlp["path"] = json!(path);
                 }
-                otlp["authentication"] = auth;
-            }
-            if !headers.is_empty() {
-                otlp["headers"] = json!(headers);
-            }
-            if let Some((insecure, ca, cert, key)) = tls {
-                let mut tls = json!({});
-                for (name, value) in [("ca", ca), ("cert", cert), ("key", key)] {
-                    if let Some(value) = value {
-                        tls[name] = value;
+                if basic.is_some() || oauth2.is_some() {
+                    let mut auth = json!({});
+                    if let Some(basic) = basic {
+                        auth["basic"] = basic;
                     }
+                    if let Some(oauth2) = oauth2 {
+                        auth["oauth2"] = oauth2;
+                    }
+                    otlp["authentication"] = auth;
                 }
-                if let Some(insecure) = insecure {
-                    tls["insecure"] = json!(insecure);
+                if !headers.is_empty() {
+                    otlp["headers"] = json!(headers);
                 }
-                otlp["tls"] = tls;
-            }
-            otlp
-        })
+                if let Some((insecure, ca, cert, key)) = tls {
+                    let mut tls = json!({});
+                    for (name, value) in [("ca", ca), ("cert", cert), ("key", key)] {
+                        if let Some(value) = value {
+                            tls[name] = value;
+                        }
+                    }
+                    if let Some(insecure) = insecure {
+                        tls["insecure"] = json!(insecure);
+                    }
+                    otlp["tls"] = tls;
+                }
+                otlp
+            },
+        )
 }
 
 /// The oracle is not vacuous: it reports each kind of failure at the guarded field.
@@ -312,11 +435,26 @@ fn cel_oracle_reports_failures() {
         }}}
     });
     let expected: BTreeSet<(String, String)> = [
-        ("spec.output.otlp", "Path is only available with HTTP protocol"),
-        ("spec.output.otlp", "OAuth2 authentication requires TLS when using gRPC protocol"),
-        ("spec.output.otlp.endpoint", "'endpoint' must have 'value' or 'valueFrom' set"),
-        ("spec.output.otlp.authentication.oauth2.tokenURL", "'tokenURL' must be a valid URL"),
-        ("spec.output.otlp.tls", "Can define either both 'cert' and 'key', or neither"),
+        (
+            "spec.output.otlp",
+            "Path is only available with HTTP protocol",
+        ),
+        (
+            "spec.output.otlp",
+            "OAuth2 authentication requires TLS when using gRPC protocol",
+        ),
+        (
+            "spec.output.otlp.endpoint",
+            "'endpoint' must have 'value' or 'valueFrom' set",
+        ),
+        (
+            "spec.output.otlp.authentication.oauth2.tokenURL",
+            "'tokenURL' must be a valid URL",
+        ),
+        (
+            "spec.output.otlp.tls",
+            "Can define either both 'cert' and 'key', or neither",
+        ),
     ]
     .into_iter()
     .map(|(p, m)| (p.to_string(), m.to_string()))

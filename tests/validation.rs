@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use common::{ca_and_client, from_secret, pipeline, self_signed, unix};
 use serde_json::{Value, json};
 use telemetry_manager::validation::{
-    self, Cause, ClusterState, Context, FieldErrorKind, Report, ResolvedSecrets, SecretLookup, SecretRefPolicy,
-    Settings, WarningKind,
+    self, Cause, ClusterState, Context, FieldErrorKind, Report, ResolvedSecrets, SecretLookup,
+    SecretRefPolicy, Settings, WarningKind,
 };
 
 /// Validation "today": 2030-06-01.
@@ -40,8 +40,12 @@ impl Case {
     }
 
     fn secret(mut self, namespace: &str, name: &str, data: &[(&str, &str)]) -> Self {
-        let data: BTreeMap<String, Vec<u8>> = data.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect();
-        self.secrets.insert(namespace, name, SecretLookup::Found(data));
+        let data: BTreeMap<String, Vec<u8>> = data
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+            .collect();
+        self.secrets
+            .insert(namespace, name, SecretLookup::Found(data));
         self
     }
 
@@ -78,7 +82,11 @@ fn lines(report: &Report) -> Vec<String> {
 }
 
 fn assert_valid(report: &Report) {
-    assert!(report.is_valid(), "expected valid, got {:#?}", lines(report));
+    assert!(
+        report.is_valid(),
+        "expected valid, got {:#?}",
+        lines(report)
+    );
 }
 
 fn assert_single_error(report: &Report, expected: &str) {
@@ -107,7 +115,10 @@ fn output_otlp_and_endpoint_are_required() {
     object["spec"] = json!({"output": {}});
     assert_single_error(&report(object.clone()), "spec.output.otlp: Required value");
     object["spec"] = json!({"output": {"otlp": {"protocol": "grpc"}}});
-    assert_single_error(&report(object.clone()), "spec.output.otlp.endpoint: Required value");
+    assert_single_error(
+        &report(object.clone()),
+        "spec.output.otlp.endpoint: Required value",
+    );
     object.as_object_mut().unwrap().remove("spec");
     assert_single_error(&report(object), "spec: Required value");
 }
@@ -115,25 +126,50 @@ fn output_otlp_and_endpoint_are_required() {
 #[test]
 fn protocol_is_grpc_or_http() {
     for protocol in ["grpc", "http"] {
-        let endpoint = if protocol == "grpc" { "b:4317" } else { "https://b" };
-        assert_valid(&report(pipeline("p", json!({"protocol": protocol, "endpoint": {"value": endpoint}}))));
+        let endpoint = if protocol == "grpc" {
+            "b:4317"
+        } else {
+            "https://b"
+        };
+        assert_valid(&report(pipeline(
+            "p",
+            json!({"protocol": protocol, "endpoint": {"value": endpoint}}),
+        )));
     }
-    let r = report(pipeline("p", json!({"protocol": "grpcs", "endpoint": {"value": "b:4317"}})));
-    assert_single_error(&r, r#"spec.output.otlp.protocol: Unsupported value: "grpcs": supported values: "grpc", "http""#);
-    assert!(matches!(r.errors[0].kind, FieldErrorKind::NotSupported { .. }));
+    let r = report(pipeline(
+        "p",
+        json!({"protocol": "grpcs", "endpoint": {"value": "b:4317"}}),
+    ));
+    assert_single_error(
+        &r,
+        r#"spec.output.otlp.protocol: Unsupported value: "grpcs": supported values: "grpc", "http""#,
+    );
+    assert!(matches!(
+        r.errors[0].kind,
+        FieldErrorKind::NotSupported { .. }
+    ));
 }
 
 #[test]
 fn compression_is_an_enum_and_only_in_v1beta1() {
     for compression in ["none", "gzip", "snappy", "zstd"] {
-        assert_valid(&report(pipeline("p", json!({"endpoint": {"value": "b:4317"}, "compression": compression}))));
+        assert_valid(&report(pipeline(
+            "p",
+            json!({"endpoint": {"value": "b:4317"}, "compression": compression}),
+        )));
     }
-    let r = report(pipeline("p", json!({"endpoint": {"value": "b:4317"}, "compression": "brotli"})));
+    let r = report(pipeline(
+        "p",
+        json!({"endpoint": {"value": "b:4317"}, "compression": "brotli"}),
+    ));
     assert_single_error(
         &r,
         r#"spec.output.otlp.compression: Unsupported value: "brotli": supported values: "none", "gzip", "snappy", "zstd""#,
     );
-    let mut alpha = pipeline("p", json!({"endpoint": {"value": "b:4317"}, "compression": "gzip"}));
+    let mut alpha = pipeline(
+        "p",
+        json!({"endpoint": {"value": "b:4317"}, "compression": "gzip"}),
+    );
     alpha["apiVersion"] = json!("telemetry.kyma-project.io/v1alpha1");
     let r = report(alpha);
     assert_eq!(r.errors.len(), 1);
@@ -143,7 +179,10 @@ fn compression_is_an_enum_and_only_in_v1beta1() {
 
 #[test]
 fn unknown_fields_are_named_with_a_suggestion() {
-    let r = report(pipeline("p", json!({"endpoint": {"value": "b:4317"}, "endpoitn": {"value": "x"}})));
+    let r = report(pipeline(
+        "p",
+        json!({"endpoint": {"value": "b:4317"}, "endpoitn": {"value": "x"}}),
+    ));
     assert_single_error(
         &r,
         r#"spec.output.otlp.endpoitn: Unknown field: field not declared in schema; did you mean "endpoint"?"#,
@@ -153,29 +192,43 @@ fn unknown_fields_are_named_with_a_suggestion() {
     let r = report(object);
     assert_eq!(
         lines(&r),
-        vec!["spec.zzz: Unknown field: field not declared in schema; declared fields are filter | output | transform"]
+        vec![
+            "spec.zzz: Unknown field: field not declared in schema; declared fields are filter | output | transform"
+        ]
     );
 }
 
 #[test]
 fn wrong_types_are_reported_like_the_api_server() {
-    let r = report(pipeline("p", json!({"endpoint": {"value": "b:4317"}, "tls": {"insecure": "yes"}})));
+    let r = report(pipeline(
+        "p",
+        json!({"endpoint": {"value": "b:4317"}, "tls": {"insecure": "yes"}}),
+    ));
     assert_single_error(
         &r,
         r#"spec.output.otlp.tls.insecure: Invalid value: "string": spec.output.otlp.tls.insecure in body must be of type boolean: "string""#,
     );
     let r = report(pipeline("p", json!({"endpoint": {"value": 4317}})));
     assert_eq!(r.errors[0].path, "spec.output.otlp.endpoint.value");
-    let r = report(pipeline("p", json!({"endpoint": {"value": "b:4317"}, "headers": {"name": "x"}})));
+    let r = report(pipeline(
+        "p",
+        json!({"endpoint": {"value": "b:4317"}, "headers": {"name": "x"}}),
+    ));
     assert_eq!(r.errors[0].path, "spec.output.otlp.headers");
-    assert_eq!(r.errors[0].kind, FieldErrorKind::TypeInvalid { expected: "array" });
+    assert_eq!(
+        r.errors[0].kind,
+        FieldErrorKind::TypeInvalid { expected: "array" }
+    );
     let r = report(json!(["not", "an", "object"]));
     assert_eq!(r.errors[0].path, "kind");
 }
 
 #[test]
 fn nulls_are_pruned_like_the_api_server_does() {
-    let r = report(pipeline("p", json!({"endpoint": {"value": "b:4317", "valueFrom": null}, "tls": null})));
+    let r = report(pipeline(
+        "p",
+        json!({"endpoint": {"value": "b:4317", "valueFrom": null}, "tls": null}),
+    ));
     assert_valid(&r);
     let r = report(pipeline("p", json!({"endpoint": null})));
     assert_single_error(&r, "spec.output.otlp.endpoint: Required value");
@@ -185,14 +238,20 @@ fn nulls_are_pruned_like_the_api_server_does() {
 fn wrong_kind_version_and_missing_name() {
     let mut object = pipeline("p", grpc("b:4317"));
     object["kind"] = json!("LogPipeline");
-    assert_single_error(&report(object), r#"kind: Unsupported value: "LogPipeline": supported values: "TracePipeline""#);
+    assert_single_error(
+        &report(object),
+        r#"kind: Unsupported value: "LogPipeline": supported values: "TracePipeline""#,
+    );
     let mut object = pipeline("p", grpc("b:4317"));
     object["apiVersion"] = json!("telemetry.kyma-project.io/v1");
     let r = report(object);
     assert_eq!(r.errors[0].path, "apiVersion");
     let mut object = pipeline("p", grpc("b:4317"));
     object["metadata"] = json!({});
-    assert_eq!(lines(&report(object)), vec!["metadata.name: Required value: name or generateName is required"]);
+    assert_eq!(
+        lines(&report(object)),
+        vec!["metadata.name: Required value: name or generateName is required"]
+    );
 }
 
 #[test]
@@ -209,14 +268,23 @@ fn secret_key_ref_fields_are_required_and_non_empty() {
         ]
     );
     let r = report(pipeline("p", json!({"endpoint": {"valueFrom": {}}})));
-    assert_single_error(&r, "spec.output.otlp.endpoint.valueFrom.secretKeyRef: Required value");
+    assert_single_error(
+        &r,
+        "spec.output.otlp.endpoint.valueFrom.secretKeyRef: Required value",
+    );
 }
 
 #[test]
 fn header_names_are_required_and_non_empty() {
-    let r = report(pipeline("p", json!({"endpoint": {"value": "b:4317"}, "headers": [{"value": "v"}]})));
+    let r = report(pipeline(
+        "p",
+        json!({"endpoint": {"value": "b:4317"}, "headers": [{"value": "v"}]}),
+    ));
     assert_single_error(&r, "spec.output.otlp.headers[0].name: Required value");
-    let r = report(pipeline("p", json!({"endpoint": {"value": "b:4317"}, "headers": [{"name": "", "value": "v"}]})));
+    let r = report(pipeline(
+        "p",
+        json!({"endpoint": {"value": "b:4317"}, "headers": [{"name": "", "value": "v"}]}),
+    ));
     assert_eq!(r.errors[0].path, "spec.output.otlp.headers[0].name");
     let r = report(pipeline(
         "p",
@@ -238,17 +306,29 @@ fn value_and_value_from_are_exclusive_everywhere() {
     );
     let mut header = both.clone();
     header["name"] = json!("X");
-    let r = report(pipeline("p", json!({"endpoint": {"value": "b:4317"}, "headers": [header]})));
+    let r = report(pipeline(
+        "p",
+        json!({"endpoint": {"value": "b:4317"}, "headers": [header]}),
+    ));
     assert_eq!(r.errors[0].path, "spec.output.otlp.headers[0]");
-    assert_eq!(r.errors[0].detail, "Only one of 'value' or 'valueFrom' can be set");
-    let r = report(pipeline("p", json!({"endpoint": {"value": "b:4317"}, "tls": {"ca": both}})));
+    assert_eq!(
+        r.errors[0].detail,
+        "Only one of 'value' or 'valueFrom' can be set"
+    );
+    let r = report(pipeline(
+        "p",
+        json!({"endpoint": {"value": "b:4317"}, "tls": {"ca": both}}),
+    ));
     assert_eq!(r.errors[0].path, "spec.output.otlp.tls.ca");
 }
 
 #[test]
 fn required_values_must_have_value_or_value_from() {
     let r = report(pipeline("p", json!({"endpoint": {}})));
-    assert_single_error(&r, r#"spec.output.otlp.endpoint: Invalid value: "object": 'endpoint' must have 'value' or 'valueFrom' set"#);
+    assert_single_error(
+        &r,
+        r#"spec.output.otlp.endpoint: Invalid value: "object": 'endpoint' must have 'value' or 'valueFrom' set"#,
+    );
 
     let r = report(pipeline(
         "p",
@@ -269,18 +349,42 @@ fn required_values_must_have_value_or_value_from() {
         r#"spec.output.otlp.authentication.oauth2.clientSecret: Invalid value: "object": 'clientSecret' must have 'value' or 'valueFrom' set"#,
     );
 
-    let r = report(pipeline("p", json!({"endpoint": {"value": "b:4317"}, "headers": [{"name": "X"}]})));
-    assert_single_error(&r, r#"spec.output.otlp.headers[0]: Invalid value: "object": 'headers' must have 'value' or 'valueFrom' set"#);
+    let r = report(pipeline(
+        "p",
+        json!({"endpoint": {"value": "b:4317"}, "headers": [{"name": "X"}]}),
+    ));
+    assert_single_error(
+        &r,
+        r#"spec.output.otlp.headers[0]: Invalid value: "object": 'headers' must have 'value' or 'valueFrom' set"#,
+    );
 }
 
 #[test]
 fn path_only_with_http() {
-    let r = report(pipeline("p", json!({"endpoint": {"value": "b:4317"}, "path": "/v1/traces"})));
-    assert_single_error(&r, r#"spec.output.otlp: Invalid value: "object": Path is only available with HTTP protocol"#);
-    let r = report(pipeline("p", json!({"protocol": "grpc", "endpoint": {"value": "b:4317"}, "path": "/x"})));
-    assert_eq!(r.errors[0].detail, "Path is only available with HTTP protocol");
-    assert_valid(&report(pipeline("p", json!({"protocol": "grpc", "endpoint": {"value": "b:4317"}, "path": ""}))));
-    assert_valid(&report(pipeline("p", json!({"protocol": "http", "endpoint": {"value": "https://b"}, "path": "/x"}))));
+    let r = report(pipeline(
+        "p",
+        json!({"endpoint": {"value": "b:4317"}, "path": "/v1/traces"}),
+    ));
+    assert_single_error(
+        &r,
+        r#"spec.output.otlp: Invalid value: "object": Path is only available with HTTP protocol"#,
+    );
+    let r = report(pipeline(
+        "p",
+        json!({"protocol": "grpc", "endpoint": {"value": "b:4317"}, "path": "/x"}),
+    ));
+    assert_eq!(
+        r.errors[0].detail,
+        "Path is only available with HTTP protocol"
+    );
+    assert_valid(&report(pipeline(
+        "p",
+        json!({"protocol": "grpc", "endpoint": {"value": "b:4317"}, "path": ""}),
+    )));
+    assert_valid(&report(pipeline(
+        "p",
+        json!({"protocol": "http", "endpoint": {"value": "https://b"}, "path": "/x"}),
+    )));
 }
 
 fn oauth2() -> Value {
@@ -328,25 +432,43 @@ fn oauth2_with_grpc_requires_tls() {
 fn token_url_must_be_a_url_when_given_inline() {
     let mut auth = oauth2();
     auth["tokenURL"] = json!({"value": "not a url"});
-    let r = report(pipeline("p", json!({"endpoint": {"value": "https://b:4317"}, "authentication": {"oauth2": auth}})));
+    let r = report(pipeline(
+        "p",
+        json!({"endpoint": {"value": "https://b:4317"}, "authentication": {"oauth2": auth}}),
+    ));
     assert_single_error(
         &r,
         r#"spec.output.otlp.authentication.oauth2.tokenURL: Invalid value: "object": 'tokenURL' must be a valid URL"#,
     );
     let mut auth = oauth2();
     auth["tokenURL"] = from_secret("ns", "idp", "url");
-    let case = Case::new(pipeline("p", json!({"endpoint": {"value": "https://b:4317"}, "authentication": {"oauth2": auth}})))
-        .secret("ns", "idp", &[("url", "https://idp/token")]);
+    let case = Case::new(pipeline(
+        "p",
+        json!({"endpoint": {"value": "https://b:4317"}, "authentication": {"oauth2": auth}}),
+    ))
+    .secret("ns", "idp", &[("url", "https://idp/token")]);
     assert_valid(&case.run());
 }
 
 #[test]
 fn cert_and_key_come_together() {
     let (_, client) = ca_and_client((2040, 1, 1));
-    let r = report(pipeline("p", json!({"endpoint": {"value": "b:4317"}, "tls": {"cert": {"value": client.cert}}})));
-    assert_single_error(&r, r#"spec.output.otlp.tls: Invalid value: "object": Can define either both 'cert' and 'key', or neither"#);
-    let r = report(pipeline("p", json!({"endpoint": {"value": "b:4317"}, "tls": {"key": {"value": client.key}}})));
-    assert_eq!(r.errors[0].detail, "Can define either both 'cert' and 'key', or neither");
+    let r = report(pipeline(
+        "p",
+        json!({"endpoint": {"value": "b:4317"}, "tls": {"cert": {"value": client.cert}}}),
+    ));
+    assert_single_error(
+        &r,
+        r#"spec.output.otlp.tls: Invalid value: "object": Can define either both 'cert' and 'key', or neither"#,
+    );
+    let r = report(pipeline(
+        "p",
+        json!({"endpoint": {"value": "b:4317"}, "tls": {"key": {"value": client.key}}}),
+    ));
+    assert_eq!(
+        r.errors[0].detail,
+        "Can define either both 'cert' and 'key', or neither"
+    );
     assert_valid(&report(pipeline(
         "p",
         json!({"endpoint": {"value": "b:4317"}, "tls": {"cert": {"value": client.cert}, "key": {"value": client.key}}}),
@@ -364,35 +486,61 @@ fn endpoint_rules_apply_to_inline_values() {
     );
     assert_eq!(r.errors[0].cause, Cause::EndpointInvalid);
     let r = report(pipeline("p", json!({"endpoint": {"value": ""}})));
-    assert!(r.errors[0].detail.starts_with("OTLP output endpoint invalid: failed to resolve value"));
+    assert!(
+        r.errors[0]
+            .detail
+            .starts_with("OTLP output endpoint invalid: failed to resolve value")
+    );
 }
 
 #[test]
 fn endpoint_rules_apply_to_secret_values_without_revealing_them() {
-    let case = Case::new(pipeline("p", json!({"endpoint": from_secret("ns", "backend", "endpoint")})))
-        .secret("ns", "backend", &[("endpoint", "secret-host.internal:80:80")]);
+    let case = Case::new(pipeline(
+        "p",
+        json!({"endpoint": from_secret("ns", "backend", "endpoint")}),
+    ))
+    .secret(
+        "ns",
+        "backend",
+        &[("endpoint", "secret-host.internal:80:80")],
+    );
     let r = case.run();
     assert_single_error(
         &r,
         "spec.output.otlp.endpoint: Invalid value: OTLP output endpoint invalid: too many colons; use host:port, and brackets around IPv6 addresses ([2001:db8::1]:4317)",
     );
-    assert!(!format!("{r:?}").contains("secret-host"), "a Secret value leaked into the report");
+    assert!(
+        !format!("{r:?}").contains("secret-host"),
+        "a Secret value leaked into the report"
+    );
 
-    let case = Case::new(pipeline("p", json!({"endpoint": from_secret("ns", "backend", "endpoint")})))
-        .secret("ns", "backend", &[("endpoint", "secret-host.internal:4317")]);
+    let case = Case::new(pipeline(
+        "p",
+        json!({"endpoint": from_secret("ns", "backend", "endpoint")}),
+    ))
+    .secret(
+        "ns",
+        "backend",
+        &[("endpoint", "secret-host.internal:4317")],
+    );
     assert_valid(&case.run());
 }
 
 // ---- SPEC §3.2 item 2: TLS material -------------------------------------------------------
 
 fn tls_case(tls: Value) -> Report {
-    report(pipeline("p", json!({"endpoint": {"value": "b:4317"}, "tls": tls})))
+    report(pipeline(
+        "p",
+        json!({"endpoint": {"value": "b:4317"}, "tls": tls}),
+    ))
 }
 
 #[test]
 fn valid_mtls_material_inline_and_from_secrets() {
     let (ca, client) = ca_and_client((2040, 1, 1));
-    assert_valid(&tls_case(json!({"ca": {"value": ca.cert}, "cert": {"value": client.cert}, "key": {"value": client.key}})));
+    assert_valid(&tls_case(
+        json!({"ca": {"value": ca.cert}, "cert": {"value": client.cert}, "key": {"value": client.key}}),
+    ));
     let case = Case::new(pipeline(
         "p",
         json!({"endpoint": {"value": "b:4317"}, "tls": {
@@ -406,7 +554,9 @@ fn valid_mtls_material_inline_and_from_secrets() {
 fn pem_with_literal_newlines_is_accepted() {
     let (ca, client) = ca_and_client((2040, 1, 1));
     let flat = |pem: &str| pem.replace('\n', "\\n");
-    assert_valid(&tls_case(json!({"ca": {"value": flat(&ca.cert)}, "cert": {"value": flat(&client.cert)}, "key": {"value": flat(&client.key)}})));
+    assert_valid(&tls_case(
+        json!({"ca": {"value": flat(&ca.cert)}, "cert": {"value": flat(&client.cert)}, "key": {"value": flat(&client.key)}}),
+    ));
 }
 
 #[test]
@@ -417,9 +567,15 @@ fn garbage_pem_is_rejected() {
         "spec.output.otlp.tls.ca: Invalid value: TLS configuration invalid: no PEM certificate found; expected a '-----BEGIN CERTIFICATE-----' block",
     );
     assert_eq!(r.errors[0].cause, Cause::TlsConfigurationInvalid);
-    let r = tls_case(json!({"ca": {"value": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"}}));
+    let r = tls_case(
+        json!({"ca": {"value": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"}}),
+    );
     assert_eq!(r.errors[0].path, "spec.output.otlp.tls.ca");
-    assert!(r.errors[0].detail.contains("cannot be parsed"), "{}", r.errors[0].detail);
+    assert!(
+        r.errors[0].detail.contains("cannot be parsed"),
+        "{}",
+        r.errors[0].detail
+    );
     let (_, client) = ca_and_client((2040, 1, 1));
     let r = tls_case(json!({"cert": {"value": client.cert}, "key": {"value": "garbage"}}));
     assert_eq!(r.errors[0].path, "spec.output.otlp.tls.key");
@@ -431,7 +587,11 @@ fn ca_must_be_a_ca() {
     let leaf = self_signed("leaf.example.com", (2040, 1, 1), false);
     let r = tls_case(json!({"ca": {"value": leaf.cert}}));
     assert_eq!(r.errors.len(), 1);
-    assert!(r.errors[0].detail.contains("is not a CA certificate"), "{}", r.errors[0].detail);
+    assert!(
+        r.errors[0].detail.contains("is not a CA certificate"),
+        "{}",
+        r.errors[0].detail
+    );
 }
 
 #[test]
@@ -448,7 +608,9 @@ fn key_must_match_the_certificate() {
 #[test]
 fn expired_certificates_are_rejected_and_expiring_ones_warned_about() {
     let (ca, client) = ca_and_client((2030, 5, 2));
-    let r = tls_case(json!({"ca": {"value": ca.cert}, "cert": {"value": client.cert}, "key": {"value": client.key}}));
+    let r = tls_case(
+        json!({"ca": {"value": ca.cert}, "cert": {"value": client.cert}, "key": {"value": client.key}}),
+    );
     assert_eq!(
         lines(&r),
         vec![
@@ -456,14 +618,29 @@ fn expired_certificates_are_rejected_and_expiring_ones_warned_about() {
             "spec.output.otlp.tls.cert: Invalid value: TLS certificate expired on 2030-05-02; renew the certificate",
         ]
     );
-    assert!(r.errors.iter().all(|e| e.cause == Cause::TlsCertificateExpired));
+    assert!(
+        r.errors
+            .iter()
+            .all(|e| e.cause == Cause::TlsCertificateExpired)
+    );
 
     let (ca, client) = ca_and_client((2030, 6, 10));
-    let r = tls_case(json!({"ca": {"value": ca.cert}, "cert": {"value": client.cert}, "key": {"value": client.key}}));
+    let r = tls_case(
+        json!({"ca": {"value": ca.cert}, "cert": {"value": client.cert}, "key": {"value": client.key}}),
+    );
     assert_valid(&r);
     assert_eq!(r.warnings.len(), 2);
-    assert!(r.warnings[1].message.contains("valid until 2030-06-10"), "{}", r.warnings[1].message);
-    assert_eq!(r.warnings[1].kind, WarningKind::CertificateExpiresSoon { not_after: unix(2030, 6, 10) });
+    assert!(
+        r.warnings[1].message.contains("valid until 2030-06-10"),
+        "{}",
+        r.warnings[1].message
+    );
+    assert_eq!(
+        r.warnings[1].kind,
+        WarningKind::CertificateExpiresSoon {
+            not_after: unix(2030, 6, 10)
+        }
+    );
 
     // 15 days left: no warning.
     let (ca, _) = ca_and_client((2030, 6, 16));
@@ -477,18 +654,29 @@ fn insecure_skip_verify_is_a_warning() {
     let r = tls_case(json!({"insecureSkipVerify": true}));
     assert_valid(&r);
     assert_eq!(r.warnings[0].kind, WarningKind::InsecureSkipVerify);
-    assert!(tls_case(json!({"insecureSkipVerify": false})).warnings.is_empty());
+    assert!(
+        tls_case(json!({"insecureSkipVerify": false}))
+            .warnings
+            .is_empty()
+    );
 }
 
 // ---- SPEC §3.2 item 3: Secret references --------------------------------------------------
 
 fn secret_endpoint_pipeline() -> Value {
-    pipeline("p", json!({"endpoint": from_secret("observability", "backend", "endpoint")}))
+    pipeline(
+        "p",
+        json!({"endpoint": from_secret("observability", "backend", "endpoint")}),
+    )
 }
 
 #[test]
 fn missing_secret_is_rejected_naming_field_secret_namespace_and_key() {
-    let case = Case::new(secret_endpoint_pipeline()).lookup("observability", "backend", SecretLookup::NotFound);
+    let case = Case::new(secret_endpoint_pipeline()).lookup(
+        "observability",
+        "backend",
+        SecretLookup::NotFound,
+    );
     let r = case.run();
     assert_single_error(
         &r,
@@ -499,19 +687,31 @@ fn missing_secret_is_rejected_naming_field_secret_namespace_and_key() {
 
 #[test]
 fn missing_secret_is_a_warning_under_the_warn_policy() {
-    let mut case = Case::new(secret_endpoint_pipeline()).lookup("observability", "backend", SecretLookup::NotFound);
+    let mut case = Case::new(secret_endpoint_pipeline()).lookup(
+        "observability",
+        "backend",
+        SecretLookup::NotFound,
+    );
     case.settings.secret_ref_policy = SecretRefPolicy::Warn;
     let r = case.run();
     assert_valid(&r);
     assert_eq!(r.warnings.len(), 1);
     assert_eq!(r.warnings[0].kind, WarningKind::SecretMissing);
-    assert!(r.warnings[0].message.contains(r#"Secret "backend" in namespace "observability" does not exist"#));
+    assert!(
+        r.warnings[0]
+            .message
+            .contains(r#"Secret "backend" in namespace "observability" does not exist"#)
+    );
 }
 
 #[test]
 fn missing_key_is_always_rejected() {
     for policy in [SecretRefPolicy::Reject, SecretRefPolicy::Warn] {
-        let mut case = Case::new(secret_endpoint_pipeline()).secret("observability", "backend", &[("other", "x")]);
+        let mut case = Case::new(secret_endpoint_pipeline()).secret(
+            "observability",
+            "backend",
+            &[("other", "x")],
+        );
         case.settings.secret_ref_policy = policy;
         let r = case.run();
         assert_single_error(
@@ -591,7 +791,9 @@ fn pipeline_count_limit_applies_to_create() {
     let r = case.run();
     assert_eq!(r.errors.len(), 1);
     assert!(
-        r.errors[0].to_string().starts_with("Forbidden: Maximum pipeline count limit exceeded: 5 TracePipelines exist"),
+        r.errors[0].to_string().starts_with(
+            "Forbidden: Maximum pipeline count limit exceeded: 5 TracePipelines exist"
+        ),
         "{}",
         r.errors[0]
     );
@@ -633,6 +835,14 @@ fn invalid_message_reads_like_the_api_server() {
         r.invalid_message("p"),
         r#"tracepipelines.telemetry.kyma-project.io "p" is invalid: spec.output.otlp.endpoint: Invalid value: "object": 'endpoint' must have 'value' or 'valueFrom' set"#
     );
-    let r = report(pipeline("p", json!({"protocol": "x", "endpoint": {}, "path": 1})));
-    assert!(r.invalid_message("p").contains(": [spec.output.otlp.path: "), "{}", r.invalid_message("p"));
+    let r = report(pipeline(
+        "p",
+        json!({"protocol": "x", "endpoint": {}, "path": 1}),
+    ));
+    assert!(
+        r.invalid_message("p")
+            .contains(": [spec.output.otlp.path: "),
+        "{}",
+        r.invalid_message("p")
+    );
 }

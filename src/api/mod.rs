@@ -18,14 +18,16 @@ pub const PLURAL: &str = "tracepipelines";
 pub const RESOURCE: &str = "tracepipelines.telemetry.kyma-project.io";
 pub const STORAGE_VERSION: &str = "v1beta1";
 pub const DEPRECATED_VERSION: &str = "v1alpha1";
-pub const V1ALPHA1_DEPRECATION_WARNING: &str =
-    "telemetry.kyma-project.io/v1alpha1 TracePipeline is deprecated; use telemetry.kyma-project.io/v1beta1";
+pub const V1ALPHA1_DEPRECATION_WARNING: &str = "telemetry.kyma-project.io/v1alpha1 TracePipeline is deprecated; use telemetry.kyma-project.io/v1beta1";
 
 /// The multi-version CRD: `v1beta1` stored, `v1alpha1` served and deprecated. Both schemas are
 /// generated from the Rust types, so the CRD and the validation engine cannot disagree.
 pub fn crd() -> CustomResourceDefinition {
     let merged = kube::core::crd::merge_crds(
-        vec![v1beta1::TracePipeline::crd(), v1alpha1::TracePipeline::crd()],
+        vec![
+            v1beta1::TracePipeline::crd(),
+            v1alpha1::TracePipeline::crd(),
+        ],
         STORAGE_VERSION,
     )
     .expect("both versions are generated from the same group, kind and scope");
@@ -71,7 +73,9 @@ pub struct ValueFromSource {
 }
 
 /// Selects a key of a Secret in a given namespace. Secrets may live in any namespace.
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash,
+)]
 pub struct SecretKeyRef {
     /// The name of the Secret containing the referenced value.
     #[schemars(length(min = 1))]

@@ -5,12 +5,14 @@ use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AuthenticationOptions, FilterSpec, Header, OutputTls, Protocol, TracePipelineStatus, TransformSpec,
-    ValueType, v1beta1,
+    AuthenticationOptions, FilterSpec, Header, OutputTls, Protocol, TracePipelineStatus,
+    TransformSpec, ValueType, v1beta1,
 };
 
 /// The desired state of a TracePipeline: where the trace gateway sends spans.
-#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[derive(
+    CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq,
+)]
 #[kube(
     group = "telemetry.kyma-project.io",
     version = "v1alpha1",

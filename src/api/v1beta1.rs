@@ -4,12 +4,14 @@ use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AuthenticationOptions, Compression, FilterSpec, Header, OutputTls, Protocol, TracePipelineStatus,
-    TransformSpec, ValueType,
+    AuthenticationOptions, Compression, FilterSpec, Header, OutputTls, Protocol,
+    TracePipelineStatus, TransformSpec, ValueType,
 };
 
 /// The desired state of a TracePipeline: where the trace gateway sends spans.
-#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[derive(
+    CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq,
+)]
 #[kube(
     group = "telemetry.kyma-project.io",
     version = "v1beta1",

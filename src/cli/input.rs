@@ -32,7 +32,10 @@ pub struct Document {
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
     #[error("{path}: cannot read: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path}: not UTF-8 text; manifests must be YAML or JSON")]
     NotText { path: String },
     #[error("{path}: not valid YAML: {message}")]
@@ -48,15 +51,19 @@ pub fn read_all(arguments: &[PathBuf]) -> Result<Vec<Document>, InputError> {
     for argument in arguments {
         if argument.as_os_str() == "-" {
             let mut bytes = Vec::new();
-            std::io::stdin().read_to_end(&mut bytes).map_err(|source| InputError::Io {
-                path: "<stdin>".to_string(),
-                source,
-            })?;
+            std::io::stdin()
+                .read_to_end(&mut bytes)
+                .map_err(|source| InputError::Io {
+                    path: "<stdin>".to_string(),
+                    source,
+                })?;
             documents.extend(parse("<stdin>", &bytes)?);
         } else if argument.is_dir() {
             let files = manifest_files(argument)?;
             if files.is_empty() {
-                return Err(InputError::EmptyDirectory { path: argument.display().to_string() });
+                return Err(InputError::EmptyDirectory {
+                    path: argument.display().to_string(),
+                });
             }
             for file in files {
                 documents.extend(read_file(&file)?);
@@ -70,12 +77,18 @@ pub fn read_all(arguments: &[PathBuf]) -> Result<Vec<Document>, InputError> {
 
 fn read_file(path: &Path) -> Result<Vec<Document>, InputError> {
     let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| InputError::Io { path: name.clone(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| InputError::Io {
+        path: name.clone(),
+        source,
+    })?;
     parse(&name, &bytes)
 }
 
 fn manifest_files(dir: &Path) -> Result<Vec<PathBuf>, InputError> {
-    let io = |source| InputError::Io { path: dir.display().to_string(), source };
+    let io = |source| InputError::Io {
+        path: dir.display().to_string(),
+        source,
+    };
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let path = entry.map_err(io)?.path();
@@ -94,7 +107,9 @@ fn manifest_files(dir: &Path) -> Result<Vec<PathBuf>, InputError> {
 /// Split `bytes` into Kubernetes objects. Empty documents are skipped and `kind: List` is
 /// expanded into its items, as kubectl does.
 pub fn parse(source: &str, bytes: &[u8]) -> Result<Vec<Document>, InputError> {
-    let text = std::str::from_utf8(bytes).map_err(|_| InputError::NotText { path: source.to_string() })?;
+    let text = std::str::from_utf8(bytes).map_err(|_| InputError::NotText {
+        path: source.to_string(),
+    })?;
     let values: Vec<Value> = serde_saphyr::from_multiple(text).map_err(|err| InputError::Yaml {
         path: source.to_string(),
         message: first_line(&err.to_string()),
@@ -108,8 +123,15 @@ pub fn parse(source: &str, bytes: &[u8]) -> Result<Vec<Document>, InputError> {
         match value {
             Value::Null => {}
             Value::Object(ref map) if map.get("kind").and_then(Value::as_str) == Some("List") => {
-                let items = map.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
-                documents.extend(items.into_iter().map(|object| Document { origin: origin.clone(), object }));
+                let items = map
+                    .get("items")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                documents.extend(items.into_iter().map(|object| Document {
+                    origin: origin.clone(),
+                    object,
+                }));
             }
             object => documents.push(Document { origin, object }),
         }

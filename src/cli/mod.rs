@@ -11,7 +11,11 @@ use clap::{Parser, Subcommand};
 use crate::validation::{SecretRefPolicy, Settings};
 
 #[derive(Parser, Debug)]
-#[command(name = "telemetry-manager", version, about = "Kubernetes operator for a managed OpenTelemetry trace gateway")]
+#[command(
+    name = "telemetry-manager",
+    version,
+    about = "Kubernetes operator for a managed OpenTelemetry trace gateway"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

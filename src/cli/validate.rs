@@ -31,7 +31,11 @@ pub async fn validate_documents(
     let mut pipelines = Vec::new();
     for document in documents {
         let Some(object) = document.object.as_object() else {
-            writeln!(err, "{}: not a Kubernetes object: expected a mapping with apiVersion and kind", document.origin)?;
+            writeln!(
+                err,
+                "{}: not a Kubernetes object: expected a mapping with apiVersion and kind",
+                document.origin
+            )?;
             exit = INVALID;
             continue;
         };
@@ -45,7 +49,11 @@ pub async fn validate_documents(
             Some(api::KIND) => pipelines.push(document),
             Some(_) => {}
             None => {
-                writeln!(err, "{}: not a Kubernetes object: kind is not set", document.origin)?;
+                writeln!(
+                    err,
+                    "{}: not a Kubernetes object: kind is not set",
+                    document.origin
+                )?;
                 exit = INVALID;
             }
         }
@@ -67,7 +75,11 @@ pub async fn validate_documents(
             Ok(pipeline) => {
                 let refs = validation::secret_refs(&pipeline.spec);
                 let resolved = ResolvedSecrets::resolve(&refs, &secrets).await;
-                let others: Vec<String> = admitted.iter().filter(|n| **n != pipeline.name).cloned().collect();
+                let others: Vec<String> = admitted
+                    .iter()
+                    .filter(|n| **n != pipeline.name)
+                    .cloned()
+                    .collect();
                 let is_update = admitted.contains(&pipeline.name);
                 let ctx = Context {
                     settings,
@@ -88,9 +100,19 @@ pub async fn validate_documents(
             if !admitted.contains(&name) {
                 admitted.push(name.clone());
             }
-            writeln!(out, "tracepipeline.{}/{name} valid ({})", api::GROUP, document.origin.source)?;
+            writeln!(
+                out,
+                "tracepipeline.{}/{name} valid ({})",
+                api::GROUP,
+                document.origin.source
+            )?;
         } else {
-            writeln!(err, "{}: {}", document.origin, report.invalid_message(&name))?;
+            writeln!(
+                err,
+                "{}: {}",
+                document.origin,
+                report.invalid_message(&name)
+            )?;
             exit = INVALID;
         }
     }
@@ -100,11 +122,26 @@ pub async fn validate_documents(
 /// Add a Secret manifest's `data` (base64) and `stringData` to the store; `stringData` wins, as
 /// on the API server.
 fn add_secret(object: &Value, secrets: &mut InMemorySecrets) -> Result<(), String> {
-    let secret: Secret = serde_json::from_value(object.clone()).map_err(|e| format!("Secret cannot be read: {e}"))?;
+    let secret: Secret = serde_json::from_value(object.clone())
+        .map_err(|e| format!("Secret cannot be read: {e}"))?;
     let name = secret.metadata.name.ok_or("Secret has no metadata.name")?;
-    let namespace = secret.metadata.namespace.unwrap_or_else(|| "default".to_string());
-    let mut data: BTreeMap<String, Vec<u8>> = secret.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect();
-    data.extend(secret.string_data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.into_bytes())));
+    let namespace = secret
+        .metadata
+        .namespace
+        .unwrap_or_else(|| "default".to_string());
+    let mut data: BTreeMap<String, Vec<u8>> = secret
+        .data
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect();
+    data.extend(
+        secret
+            .string_data
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, v.into_bytes())),
+    );
     secrets.insert(&namespace, &name, data);
     Ok(())
 }

@@ -7,7 +7,10 @@ use serde_json::Value;
 /// The RFC 6902 operations that default `object`; empty when nothing needs defaulting, so a
 /// second call on the patched object returns no operations.
 pub fn default_patch(object: &Value) -> Patch {
-    let Some(otlp) = object.pointer("/spec/output/otlp").and_then(Value::as_object) else {
+    let Some(otlp) = object
+        .pointer("/spec/output/otlp")
+        .and_then(Value::as_object)
+    else {
         // Without an OTLP output there is nothing to default; validation reports it.
         return Patch(vec![]);
     };
@@ -20,7 +23,9 @@ pub fn default_patch(object: &Value) -> Patch {
         return Patch(vec![]);
     }
     Patch(vec![PatchOperation::Add(AddOperation {
-        path: "/spec/output/otlp/protocol".parse().expect("a constant, valid JSON pointer"),
+        path: "/spec/output/otlp/protocol"
+            .parse()
+            .expect("a constant, valid JSON pointer"),
         value: Value::String("grpc".to_string()),
     })])
 }
@@ -50,8 +55,14 @@ mod tests {
                 json!([{"op": "add", "path": "/spec/output/otlp/protocol", "value": "grpc"}])
             );
             json_patch::patch(&mut object, &patch).unwrap();
-            assert_eq!(object.pointer("/spec/output/otlp/protocol"), Some(&json!("grpc")));
-            assert!(default_patch(&object).0.is_empty(), "idempotent: the second call patches nothing");
+            assert_eq!(
+                object.pointer("/spec/output/otlp/protocol"),
+                Some(&json!("grpc"))
+            );
+            assert!(
+                default_patch(&object).0.is_empty(),
+                "idempotent: the second call patches nothing"
+            );
         }
     }
 

@@ -61,17 +61,31 @@ fn split(value: &str) -> Result<Parts<'_>, EndpointProblem> {
     };
     let authority_end = remainder.find(['/', '?', '#']).unwrap_or(remainder.len());
     let (authority, rest) = remainder.split_at(authority_end);
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, host_port)| host_port);
+    let host_port = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host_port)| host_port);
     let (host, port) = if let Some(bracketed) = host_port.strip_prefix('[') {
-        let (host, after) = bracketed.split_once(']').ok_or(EndpointProblem::InvalidHost)?;
+        let (host, after) = bracketed
+            .split_once(']')
+            .ok_or(EndpointProblem::InvalidHost)?;
         match after {
             "" => (host, None),
-            _ => (host, Some(after.strip_prefix(':').ok_or(EndpointProblem::InvalidHost)?)),
+            _ => (
+                host,
+                Some(
+                    after
+                        .strip_prefix(':')
+                        .ok_or(EndpointProblem::InvalidHost)?,
+                ),
+            ),
         }
     } else {
         match host_port.matches(':').count() {
             0 => (host_port, None),
-            1 => host_port.split_once(':').map(|(h, p)| (h, Some(p))).expect("one colon"),
+            1 => host_port
+                .split_once(':')
+                .map(|(h, p)| (h, Some(p)))
+                .expect("one colon"),
             _ => return Err(EndpointProblem::TooManyColons),
         }
     };
@@ -91,7 +105,12 @@ fn split(value: &str) -> Result<Parts<'_>, EndpointProblem> {
 }
 
 /// Check a resolved endpoint for the given protocol (SPEC §3.4).
-pub fn check(value: &str, protocol: Protocol, oauth2: bool, tls_insecure: bool) -> Result<(), EndpointProblem> {
+pub fn check(
+    value: &str,
+    protocol: Protocol,
+    oauth2: bool,
+    tls_insecure: bool,
+) -> Result<(), EndpointProblem> {
     if value.is_empty() {
         return Err(EndpointProblem::Empty);
     }
@@ -126,7 +145,12 @@ mod tests {
     /// SPEC §3.4, one row per endpoint: (endpoint, grpc result, http result).
     #[test]
     fn spec_endpoint_table() {
-        let table: &[(&str, Result<(), EndpointProblem>, Result<(), EndpointProblem>)] = &[
+        type Row = (
+            &'static str,
+            Result<(), EndpointProblem>,
+            Result<(), EndpointProblem>,
+        );
+        let table: &[Row] = &[
             ("https://foo.bar:4317/", Err(GrpcPath), Ok(())),
             ("example.com:8080", Ok(()), Err(UnsupportedScheme)),
             ("http://example.com:8080", Ok(()), Ok(())),
@@ -140,8 +164,16 @@ mod tests {
             ("rand://example.com:8080", Ok(()), Err(UnsupportedScheme)),
         ];
         for (endpoint, grpc, http) in table {
-            assert_eq!(&check(endpoint, Protocol::Grpc, false, false), grpc, "grpc {endpoint}");
-            assert_eq!(&check(endpoint, Protocol::Http, false, false), http, "http {endpoint}");
+            assert_eq!(
+                &check(endpoint, Protocol::Grpc, false, false),
+                grpc,
+                "grpc {endpoint}"
+            );
+            assert_eq!(
+                &check(endpoint, Protocol::Http, false, false),
+                http,
+                "http {endpoint}"
+            );
         }
     }
 
@@ -153,28 +185,79 @@ mod tests {
 
     #[test]
     fn oauth2_over_grpc_needs_tls() {
-        assert_eq!(check("http://backend:4317", Protocol::Grpc, true, false), Err(OAuth2WithoutTls));
-        assert_eq!(check("backend:4317", Protocol::Grpc, true, true), Err(OAuth2WithoutTls));
-        assert_eq!(check("https://backend:4317", Protocol::Grpc, true, false), Ok(()));
+        assert_eq!(
+            check("http://backend:4317", Protocol::Grpc, true, false),
+            Err(OAuth2WithoutTls)
+        );
+        assert_eq!(
+            check("backend:4317", Protocol::Grpc, true, true),
+            Err(OAuth2WithoutTls)
+        );
+        assert_eq!(
+            check("https://backend:4317", Protocol::Grpc, true, false),
+            Ok(())
+        );
         assert_eq!(check("backend:4317", Protocol::Grpc, true, false), Ok(()));
         // Only gRPC carries this rule (SPEC §3.4).
-        assert_eq!(check("http://backend:4318", Protocol::Http, true, true), Ok(()));
+        assert_eq!(
+            check("http://backend:4318", Protocol::Http, true, true),
+            Ok(())
+        );
     }
 
     #[test]
     fn ipv6_userinfo_ports_and_hosts() {
-        assert_eq!(check("[2001:db8::1]:4317", Protocol::Grpc, false, false), Ok(()));
-        assert_eq!(check("https://[::1]/otlp", Protocol::Http, false, false), Ok(()));
-        assert_eq!(check("[::1]", Protocol::Grpc, false, false), Err(MissingPort));
-        assert_eq!(check("[::1:4317", Protocol::Grpc, false, false), Err(InvalidHost));
-        assert_eq!(check("https://user:pw@host:443", Protocol::Http, false, false), Ok(()));
-        assert_eq!(check("host:0", Protocol::Grpc, false, false), Err(InvalidPort));
-        assert_eq!(check("host:65536", Protocol::Grpc, false, false), Err(InvalidPort));
-        assert_eq!(check("host:+80", Protocol::Grpc, false, false), Err(InvalidPort));
-        assert_eq!(check(":4317", Protocol::Grpc, false, false), Err(MissingHost));
-        assert_eq!(check("http://", Protocol::Http, false, false), Err(MissingHost));
-        assert_eq!(check("bad host:4317", Protocol::Grpc, false, false), Err(InvalidHost));
-        assert_eq!(check("HTTPS://example.com", Protocol::Http, false, false), Ok(()));
-        assert_eq!(check("host:4317?x=1", Protocol::Grpc, false, false), Err(GrpcPath));
+        assert_eq!(
+            check("[2001:db8::1]:4317", Protocol::Grpc, false, false),
+            Ok(())
+        );
+        assert_eq!(
+            check("https://[::1]/otlp", Protocol::Http, false, false),
+            Ok(())
+        );
+        assert_eq!(
+            check("[::1]", Protocol::Grpc, false, false),
+            Err(MissingPort)
+        );
+        assert_eq!(
+            check("[::1:4317", Protocol::Grpc, false, false),
+            Err(InvalidHost)
+        );
+        assert_eq!(
+            check("https://user:pw@host:443", Protocol::Http, false, false),
+            Ok(())
+        );
+        assert_eq!(
+            check("host:0", Protocol::Grpc, false, false),
+            Err(InvalidPort)
+        );
+        assert_eq!(
+            check("host:65536", Protocol::Grpc, false, false),
+            Err(InvalidPort)
+        );
+        assert_eq!(
+            check("host:+80", Protocol::Grpc, false, false),
+            Err(InvalidPort)
+        );
+        assert_eq!(
+            check(":4317", Protocol::Grpc, false, false),
+            Err(MissingHost)
+        );
+        assert_eq!(
+            check("http://", Protocol::Http, false, false),
+            Err(MissingHost)
+        );
+        assert_eq!(
+            check("bad host:4317", Protocol::Grpc, false, false),
+            Err(InvalidHost)
+        );
+        assert_eq!(
+            check("HTTPS://example.com", Protocol::Http, false, false),
+            Ok(())
+        );
+        assert_eq!(
+            check("host:4317?x=1", Protocol::Grpc, false, false),
+            Err(GrpcPath)
+        );
     }
 }

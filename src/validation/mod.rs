@@ -89,19 +89,35 @@ pub struct ParsedPipeline {
 
 /// Check a TracePipeline object (any served version) against its schema and read it.
 pub fn parse(object: &Value) -> Result<ParsedPipeline, Report> {
-    let fail = |error: FieldError| Report { errors: vec![error], warnings: vec![] };
-    let api_version = object.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
-    let kind = object.get("kind").and_then(Value::as_str).unwrap_or_default();
+    let fail = |error: FieldError| Report {
+        errors: vec![error],
+        warnings: vec![],
+    };
+    let api_version = object
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let kind = object
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if kind != api::KIND {
-        return Err(fail(FieldError::new(
-            "kind",
-            FieldErrorKind::NotSupported { supported: vec![api::KIND.to_string()] },
-            "",
-            Cause::Schema,
-        )
-        .with_value(report::quote(kind))));
+        return Err(fail(
+            FieldError::new(
+                "kind",
+                FieldErrorKind::NotSupported {
+                    supported: vec![api::KIND.to_string()],
+                },
+                "",
+                Cause::Schema,
+            )
+            .with_value(report::quote(kind)),
+        ));
     }
-    let version = match api_version.strip_prefix(api::GROUP).and_then(|v| v.strip_prefix('/')) {
+    let version = match api_version
+        .strip_prefix(api::GROUP)
+        .and_then(|v| v.strip_prefix('/'))
+    {
         Some(api::STORAGE_VERSION) => ApiVersion::V1Beta1,
         Some(api::DEPRECATED_VERSION) => ApiVersion::V1Alpha1,
         _ => {
@@ -126,23 +142,46 @@ pub fn parse(object: &Value) -> Result<ParsedPipeline, Report> {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    let mut errors = schema::check(object, version.name()).expect("both served versions have a schema");
+    let mut errors =
+        schema::check(object, version.name()).expect("both served versions have a schema");
     if name.is_empty() && object.pointer("/metadata/generateName").is_none() {
-        errors.insert(0, FieldError::new("metadata.name", FieldErrorKind::Required, "name or generateName is required", Cause::Schema));
+        errors.insert(
+            0,
+            FieldError::new(
+                "metadata.name",
+                FieldErrorKind::Required,
+                "name or generateName is required",
+                Cause::Schema,
+            ),
+        );
     }
     if !errors.is_empty() {
-        return Err(Report { errors, warnings: vec![] });
+        return Err(Report {
+            errors,
+            warnings: vec![],
+        });
     }
     let spec = object.get("spec").cloned().unwrap_or_default();
     let spec = match version {
         ApiVersion::V1Beta1 => serde_json::from_value::<v1beta1::TracePipelineSpec>(spec),
-        ApiVersion::V1Alpha1 => serde_json::from_value::<v1alpha1::TracePipelineSpec>(spec).map(Into::into),
+        ApiVersion::V1Alpha1 => {
+            serde_json::from_value::<v1alpha1::TracePipelineSpec>(spec).map(Into::into)
+        }
     };
     match spec {
-        Ok(spec) => Ok(ParsedPipeline { name, version, spec }),
+        Ok(spec) => Ok(ParsedPipeline {
+            name,
+            version,
+            spec,
+        }),
         // The schema check accepts exactly what the types read; reaching this is a bug, reported
         // as an error rather than a panic.
-        Err(err) => Err(fail(FieldError::new("spec", FieldErrorKind::Internal, err.to_string(), Cause::Schema))),
+        Err(err) => Err(fail(FieldError::new(
+            "spec",
+            FieldErrorKind::Internal,
+            err.to_string(),
+            Cause::Schema,
+        ))),
     }
 }
 
@@ -156,7 +195,12 @@ pub struct ValueField {
     pub tls: Option<tls::TlsField>,
 }
 
-fn field(path: impl Into<String>, label: &'static str, required: bool, value: &ValueType) -> ValueField {
+fn field(
+    path: impl Into<String>,
+    label: &'static str,
+    required: bool,
+    value: &ValueType,
+) -> ValueField {
     ValueField {
         path: path.into(),
         label,
@@ -170,21 +214,56 @@ fn field(path: impl Into<String>, label: &'static str, required: bool, value: &V
 pub fn value_fields(spec: &v1beta1::TracePipelineSpec) -> Vec<ValueField> {
     const OTLP: &str = "spec.output.otlp";
     let otlp = &spec.output.otlp;
-    let mut fields = vec![field(format!("{OTLP}.endpoint"), "endpoint", true, &otlp.endpoint)];
+    let mut fields = vec![field(
+        format!("{OTLP}.endpoint"),
+        "endpoint",
+        true,
+        &otlp.endpoint,
+    )];
     if let Some(auth) = &otlp.authentication {
         if let Some(basic) = &auth.basic {
-            fields.push(field(format!("{OTLP}.authentication.basic.user"), "user", true, &basic.user));
-            fields.push(field(format!("{OTLP}.authentication.basic.password"), "password", true, &basic.password));
+            fields.push(field(
+                format!("{OTLP}.authentication.basic.user"),
+                "user",
+                true,
+                &basic.user,
+            ));
+            fields.push(field(
+                format!("{OTLP}.authentication.basic.password"),
+                "password",
+                true,
+                &basic.password,
+            ));
         }
         if let Some(oauth2) = &auth.oauth2 {
             let base = format!("{OTLP}.authentication.oauth2");
-            fields.push(field(format!("{base}.tokenURL"), "tokenURL", true, &oauth2.token_url));
-            fields.push(field(format!("{base}.clientID"), "clientID", true, &oauth2.client_id));
-            fields.push(field(format!("{base}.clientSecret"), "clientSecret", true, &oauth2.client_secret));
+            fields.push(field(
+                format!("{base}.tokenURL"),
+                "tokenURL",
+                true,
+                &oauth2.token_url,
+            ));
+            fields.push(field(
+                format!("{base}.clientID"),
+                "clientID",
+                true,
+                &oauth2.client_id,
+            ));
+            fields.push(field(
+                format!("{base}.clientSecret"),
+                "clientSecret",
+                true,
+                &oauth2.client_secret,
+            ));
         }
     }
     for (index, header) in otlp.headers.iter().enumerate() {
-        fields.push(field(format!("{OTLP}.headers[{index}]"), "headers", true, &header.value_type()));
+        fields.push(field(
+            format!("{OTLP}.headers[{index}]"),
+            "headers",
+            true,
+            &header.value_type(),
+        ));
     }
     if let Some(tls_spec) = &otlp.tls {
         for (tls_field, value) in [
@@ -193,7 +272,12 @@ pub fn value_fields(spec: &v1beta1::TracePipelineSpec) -> Vec<ValueField> {
             (tls::TlsField::Key, &tls_spec.key),
         ] {
             if let Some(value) = value {
-                let mut f = field(format!("{OTLP}.tls.{}", tls_field.name()), tls_field.name(), false, value);
+                let mut f = field(
+                    format!("{OTLP}.tls.{}", tls_field.name()),
+                    tls_field.name(),
+                    false,
+                    value,
+                );
                 f.tls = Some(tls_field);
                 fields.push(f);
             }
@@ -270,7 +354,11 @@ pub fn validate(pipeline: &ParsedPipeline, ctx: &Context<'_>) -> Report {
     };
     let findings = tls::check(material, ctx.now);
     for (tls_field, problem) in findings.problems {
-        let cause = if problem.is_expiry() { Cause::TlsCertificateExpired } else { Cause::TlsConfigurationInvalid };
+        let cause = if problem.is_expiry() {
+            Cause::TlsCertificateExpired
+        } else {
+            Cause::TlsConfigurationInvalid
+        };
         report.errors.push(FieldError::new(
             format!("spec.output.otlp.tls.{}", tls_field.name()),
             FieldErrorKind::Invalid,
@@ -305,19 +393,27 @@ pub fn validate(pipeline: &ParsedPipeline, ctx: &Context<'_>) -> Report {
 fn check_cel_rules(spec: &v1beta1::TracePipelineSpec, report: &mut Report) {
     let otlp = &spec.output.otlp;
     let object_error = |path: &str, message: &str| {
-        FieldError::new(path, FieldErrorKind::Invalid, message, Cause::Schema).with_value(report::quote("object"))
+        FieldError::new(path, FieldErrorKind::Invalid, message, Cause::Schema)
+            .with_value(report::quote("object"))
     };
     for field in value_fields(spec) {
         let value = &field.value;
         if value.value.is_some() && value.value_from.is_some() {
-            report.errors.push(object_error(&field.path, "Only one of 'value' or 'valueFrom' can be set"));
+            report.errors.push(object_error(
+                &field.path,
+                "Only one of 'value' or 'valueFrom' can be set",
+            ));
         } else if field.required && value.value.is_none() && value.value_from.is_none() {
             let message = format!("'{}' must have 'value' or 'valueFrom' set", field.label);
             report.errors.push(object_error(&field.path, &message));
         }
     }
-    if otlp.path.as_deref().is_some_and(|p| !p.is_empty()) && otlp.protocol != Some(Protocol::Http) {
-        report.errors.push(object_error("spec.output.otlp", "Path is only available with HTTP protocol"));
+    if otlp.path.as_deref().is_some_and(|p| !p.is_empty()) && otlp.protocol != Some(Protocol::Http)
+    {
+        report.errors.push(object_error(
+            "spec.output.otlp",
+            "Path is only available with HTTP protocol",
+        ));
     }
     if let Some(auth) = &otlp.authentication {
         if auth.basic.is_some() && auth.oauth2.is_some() {
@@ -404,12 +500,16 @@ fn resolve(field: &ValueField, ctx: &Context<'_>, report: &mut Report) -> Resolv
                         ResolveError::SecretNotFound { .. } | ResolveError::KeyNotFound { .. } => {
                             (FieldErrorKind::NotFound, Cause::SecretMissing)
                         }
-                        ResolveError::NotUtf8 { .. } => (FieldErrorKind::Invalid, Cause::SecretValueInvalid),
+                        ResolveError::NotUtf8 { .. } => {
+                            (FieldErrorKind::Invalid, Cause::SecretValueInvalid)
+                        }
                         ResolveError::LookupFailed { .. } | ResolveError::NotLookedUp { .. } => {
                             (FieldErrorKind::Internal, Cause::Lookup)
                         }
                     };
-                    report.errors.push(FieldError::new(path, kind, err.to_string(), cause));
+                    report
+                        .errors
+                        .push(FieldError::new(path, kind, err.to_string(), cause));
                     Resolved::Failed
                 }
             }

@@ -85,7 +85,12 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    pub fn new(path: impl Into<String>, kind: FieldErrorKind, detail: impl Into<String>, cause: Cause) -> Self {
+    pub fn new(
+        path: impl Into<String>,
+        kind: FieldErrorKind,
+        detail: impl Into<String>,
+        cause: Cause,
+    ) -> Self {
         FieldError {
             path: path.into(),
             kind,
@@ -143,7 +148,9 @@ pub enum WarningKind {
     DeprecatedVersion,
     InsecureSkipVerify,
     /// A certificate expires within 14 days; `not_after` is its expiry (Unix seconds).
-    CertificateExpiresSoon { not_after: i64 },
+    CertificateExpiresSoon {
+        not_after: i64,
+    },
     /// A Secret is missing and the `warn` policy admits the pipeline anyway.
     SecretMissing,
 }
@@ -169,7 +176,12 @@ impl Report {
             [one] => one.clone(),
             many => format!("[{}]", many.join(", ")),
         };
-        format!("{} {} is invalid: {}", crate::api::RESOURCE, quote(name), joined)
+        format!(
+            "{} {} is invalid: {}",
+            crate::api::RESOURCE,
+            quote(name),
+            joined
+        )
     }
 }
 

@@ -59,7 +59,9 @@ fn check_value(value: &Value, schema: &JSONSchemaProps, path: &str, errors: &mut
             None => errors.push(type_error(path, value, "string")),
         },
         Some("boolean") if !value.is_boolean() => errors.push(type_error(path, value, "boolean")),
-        Some("integer") if !(value.is_i64() || value.is_u64()) => errors.push(type_error(path, value, "integer")),
+        Some("integer") if !(value.is_i64() || value.is_u64()) => {
+            errors.push(type_error(path, value, "integer"))
+        }
         _ => {}
     }
 }
@@ -75,7 +77,12 @@ fn check_object(
     let properties = schema.properties.as_ref().unwrap_or(&empty);
     for required in schema.required.iter().flatten() {
         if fields.get(required).is_none_or(Value::is_null) {
-            errors.push(FieldError::new(join(path, required), FieldErrorKind::Required, "", Cause::Schema));
+            errors.push(FieldError::new(
+                join(path, required),
+                FieldErrorKind::Required,
+                "",
+                Cause::Schema,
+            ));
         }
     }
     for (key, value) in fields {
@@ -89,17 +96,31 @@ fn check_object(
             check_value(value, values, &format!("{path}[{key}]"), errors);
         } else {
             let detail = unknown_field_detail(key, properties.keys().map(String::as_str));
-            errors.push(FieldError::new(join(path, key), FieldErrorKind::UnknownField, detail, Cause::Schema));
+            errors.push(FieldError::new(
+                join(path, key),
+                FieldErrorKind::UnknownField,
+                detail,
+                Cause::Schema,
+            ));
         }
     }
 }
 
 fn check_string(text: &str, schema: &JSONSchemaProps, path: &str, errors: &mut Vec<FieldError>) {
     if let Some(allowed) = &schema.enum_ {
-        let supported: Vec<String> = allowed.iter().filter_map(|v| v.0.as_str().map(str::to_string)).collect();
+        let supported: Vec<String> = allowed
+            .iter()
+            .filter_map(|v| v.0.as_str().map(str::to_string))
+            .collect();
         if !supported.iter().any(|s| s == text) {
             errors.push(
-                FieldError::new(path, FieldErrorKind::NotSupported { supported }, "", Cause::Schema).with_value(quote(text)),
+                FieldError::new(
+                    path,
+                    FieldErrorKind::NotSupported { supported },
+                    "",
+                    Cause::Schema,
+                )
+                .with_value(quote(text)),
             );
             return;
         }
@@ -124,14 +145,25 @@ fn unknown_field_detail<'a>(key: &str, known: impl Iterator<Item = &'a str>) -> 
     let known: Vec<&str> = known.collect();
     let closest = known
         .iter()
-        .map(|candidate| (edit_distance(&key.to_lowercase(), &candidate.to_lowercase()), *candidate))
+        .map(|candidate| {
+            (
+                edit_distance(&key.to_lowercase(), &candidate.to_lowercase()),
+                *candidate,
+            )
+        })
         .min();
     match closest {
         Some((distance, candidate)) if distance <= 2 => {
-            format!("field not declared in schema; did you mean {}?", quote(candidate))
+            format!(
+                "field not declared in schema; did you mean {}?",
+                quote(candidate)
+            )
         }
         _ if known.is_empty() => "field not declared in schema".to_string(),
-        _ => format!("field not declared in schema; declared fields are {}", known.join(" | ")),
+        _ => format!(
+            "field not declared in schema; declared fields are {}",
+            known.join(" | ")
+        ),
     }
 }
 
@@ -156,7 +188,10 @@ fn type_error(path: &str, value: &Value, expected: &'static str) -> FieldError {
     FieldError::new(
         path,
         FieldErrorKind::TypeInvalid { expected },
-        format!("{shown} in body must be of type {expected}: {}", quote(actual)),
+        format!(
+            "{shown} in body must be of type {expected}: {}",
+            quote(actual)
+        ),
         Cause::Schema,
     )
     .with_value(quote(actual))
@@ -175,5 +210,9 @@ fn json_type(value: &Value) -> &'static str {
 }
 
 fn join(path: &str, key: &str) -> String {
-    if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
 }

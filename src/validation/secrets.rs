@@ -25,12 +25,30 @@ pub trait SecretResolver {
 /// Why a reference did not resolve. Never contains a Secret value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ResolveError {
-    SecretNotFound { namespace: String, name: String },
-    KeyNotFound { namespace: String, name: String, key: String },
-    NotUtf8 { namespace: String, name: String, key: String },
-    LookupFailed { namespace: String, name: String, reason: String },
+    SecretNotFound {
+        namespace: String,
+        name: String,
+    },
+    KeyNotFound {
+        namespace: String,
+        name: String,
+        key: String,
+    },
+    NotUtf8 {
+        namespace: String,
+        name: String,
+        key: String,
+    },
+    LookupFailed {
+        namespace: String,
+        name: String,
+        reason: String,
+    },
     /// The Secret was not among those looked up (a caller bug, reported rather than hidden).
-    NotLookedUp { namespace: String, name: String },
+    NotLookedUp {
+        namespace: String,
+        name: String,
+    },
 }
 
 impl fmt::Display for ResolveError {
@@ -40,15 +58,27 @@ impl fmt::Display for ResolveError {
                 f,
                 "Secret {name:?} in namespace {namespace:?} does not exist; create it or fix the reference"
             ),
-            ResolveError::KeyNotFound { namespace, name, key } => write!(
+            ResolveError::KeyNotFound {
+                namespace,
+                name,
+                key,
+            } => write!(
                 f,
                 "Secret {name:?} in namespace {namespace:?} has no key {key:?}; add the key to the Secret or fix the reference"
             ),
-            ResolveError::NotUtf8 { namespace, name, key } => write!(
+            ResolveError::NotUtf8 {
+                namespace,
+                name,
+                key,
+            } => write!(
                 f,
                 "key {key:?} of Secret {name:?} in namespace {namespace:?} is not valid UTF-8 text"
             ),
-            ResolveError::LookupFailed { namespace, name, reason } => write!(
+            ResolveError::LookupFailed {
+                namespace,
+                name,
+                reason,
+            } => write!(
                 f,
                 "could not read Secret {name:?} in namespace {namespace:?}: {reason}; try again"
             ),
@@ -68,20 +98,23 @@ pub struct ResolvedSecrets {
 
 impl ResolvedSecrets {
     /// Look up each distinct Secret of `refs` once.
-    pub async fn resolve<'r>(refs: impl IntoIterator<Item = &'r SecretKeyRef>, resolver: &impl SecretResolver) -> Self {
+    pub async fn resolve<'r>(
+        refs: impl IntoIterator<Item = &'r SecretKeyRef>,
+        resolver: &impl SecretResolver,
+    ) -> Self {
         let mut resolved = ResolvedSecrets::default();
         for r in refs {
             let id = (r.namespace.clone(), r.name.clone());
-            if !resolved.secrets.contains_key(&id) {
-                let lookup = resolver.lookup(&r.namespace, &r.name).await;
-                resolved.secrets.insert(id, lookup);
+            if let std::collections::btree_map::Entry::Vacant(slot) = resolved.secrets.entry(id) {
+                slot.insert(resolver.lookup(&r.namespace, &r.name).await);
             }
         }
         resolved
     }
 
     pub fn insert(&mut self, namespace: &str, name: &str, lookup: SecretLookup) {
-        self.secrets.insert((namespace.to_string(), name.to_string()), lookup);
+        self.secrets
+            .insert((namespace.to_string(), name.to_string()), lookup);
     }
 
     /// The text value a reference points to.
@@ -103,7 +136,11 @@ impl ResolvedSecrets {
                     name: name.clone(),
                     key: key.clone(),
                 })?;
-                std::str::from_utf8(bytes).map_err(|_| ResolveError::NotUtf8 { namespace, name, key })
+                std::str::from_utf8(bytes).map_err(|_| ResolveError::NotUtf8 {
+                    namespace,
+                    name,
+                    key,
+                })
             }
         }
     }
@@ -117,7 +154,8 @@ pub struct InMemorySecrets {
 
 impl InMemorySecrets {
     pub fn insert(&mut self, namespace: &str, name: &str, data: BTreeMap<String, Vec<u8>>) {
-        self.secrets.insert((namespace.to_string(), name.to_string()), data);
+        self.secrets
+            .insert((namespace.to_string(), name.to_string()), data);
     }
 }
 

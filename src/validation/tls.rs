@@ -109,7 +109,9 @@ pub fn check(material: TlsMaterial<'_>, now: i64) -> TlsFindings {
                 if let Some(leaf) = leaf
                     && CertifiedKey::new(vec![leaf], key).keys_match().is_err()
                 {
-                    findings.problems.push((TlsField::Key, TlsProblem::KeyDoesNotMatch));
+                    findings
+                        .problems
+                        .push((TlsField::Key, TlsProblem::KeyDoesNotMatch));
                 }
             }
             Err(problem) => findings.problems.push((TlsField::Key, problem)),
@@ -119,15 +121,23 @@ pub fn check(material: TlsMaterial<'_>, now: i64) -> TlsFindings {
 }
 
 /// Check every certificate in `pem`; returns the first (the leaf) when all parse.
-fn check_certificates(field: TlsField, pem: &str, now: i64, findings: &mut TlsFindings) -> Option<CertificateDer<'static>> {
+fn check_certificates(
+    field: TlsField,
+    pem: &str,
+    now: i64,
+    findings: &mut TlsFindings,
+) -> Option<CertificateDer<'static>> {
     let pem = normalize_pem(pem);
-    let ders: Vec<CertificateDer<'static>> = match CertificateDer::pem_slice_iter(pem.as_bytes()).collect() {
-        Ok(ders) => ders,
-        Err(err) => {
-            findings.problems.push((field, TlsProblem::UnparsableCertificate(err.to_string())));
-            return None;
-        }
-    };
+    let ders: Vec<CertificateDer<'static>> =
+        match CertificateDer::pem_slice_iter(pem.as_bytes()).collect() {
+            Ok(ders) => ders,
+            Err(err) => {
+                findings
+                    .problems
+                    .push((field, TlsProblem::UnparsableCertificate(err.to_string())));
+                return None;
+            }
+        };
     if ders.is_empty() {
         findings.problems.push((field, TlsProblem::NoCertificate));
         return None;
@@ -136,19 +146,28 @@ fn check_certificates(field: TlsField, pem: &str, now: i64, findings: &mut TlsFi
         let cert = match X509Certificate::from_der(der) {
             Ok((_, cert)) => cert,
             Err(err) => {
-                findings.problems.push((field, TlsProblem::UnparsableCertificate(err.to_string())));
+                findings
+                    .problems
+                    .push((field, TlsProblem::UnparsableCertificate(err.to_string())));
                 return None;
             }
         };
         let not_after = cert.validity().not_after;
         let date = not_after.to_datetime().date().to_string();
         if not_after.timestamp() <= now {
-            findings.problems.push((field, TlsProblem::Expired { date }));
+            findings
+                .problems
+                .push((field, TlsProblem::Expired { date }));
         } else if not_after.timestamp() - now <= EXPIRY_WARNING_SECONDS {
             findings.expiring.push((field, date, not_after.timestamp()));
         }
         if field == TlsField::Ca && !is_ca(&cert) {
-            findings.problems.push((field, TlsProblem::NotCa { subject: cert.subject().to_string() }));
+            findings.problems.push((
+                field,
+                TlsProblem::NotCa {
+                    subject: cert.subject().to_string(),
+                },
+            ));
         }
     }
     ders.into_iter().next()

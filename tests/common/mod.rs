@@ -29,8 +29,13 @@ fn params(name: &str, not_after: (i32, u8, u8), ca: bool) -> CertificateParams {
 /// A self-signed certificate valid until `not_after`, a CA when `ca`.
 pub fn self_signed(name: &str, not_after: (i32, u8, u8), ca: bool) -> Pem {
     let key = KeyPair::generate().expect("ECDSA P-256 key generation");
-    let cert = params(name, not_after, ca).self_signed(&key).expect("self-signed certificate");
-    Pem { cert: cert.pem(), key: key.serialize_pem() }
+    let cert = params(name, not_after, ca)
+        .self_signed(&key)
+        .expect("self-signed certificate");
+    Pem {
+        cert: cert.pem(),
+        key: key.serialize_pem(),
+    }
 }
 
 /// A CA and a client certificate it issued, both valid until `not_after`.
@@ -38,13 +43,22 @@ pub fn ca_and_client(not_after: (i32, u8, u8)) -> (Pem, Pem) {
     let ca_key = KeyPair::generate().expect("ECDSA P-256 key generation");
     let ca_params = params("test-ca", not_after, true);
     let ca_cert = ca_params.self_signed(&ca_key).expect("CA certificate");
-    let ca_pem = Pem { cert: ca_cert.pem(), key: ca_key.serialize_pem() };
+    let ca_pem = Pem {
+        cert: ca_cert.pem(),
+        key: ca_key.serialize_pem(),
+    };
     let issuer = Issuer::new(ca_params, ca_key);
     let client_key = KeyPair::generate().expect("ECDSA P-256 key generation");
     let client = params("client", not_after, false)
         .signed_by(&client_key, &issuer)
         .expect("client certificate");
-    (ca_pem, Pem { cert: client.pem(), key: client_key.serialize_pem() })
+    (
+        ca_pem,
+        Pem {
+            cert: client.pem(),
+            key: client_key.serialize_pem(),
+        },
+    )
 }
 
 /// A v1beta1 TracePipeline with the given OTLP output.
