@@ -1,6 +1,10 @@
 //! telemetry-manager: a Kubernetes operator for one managed OpenTelemetry trace gateway,
 //! configured by `TracePipeline` resources.
 
+pub mod admin;
+pub mod admission;
 pub mod api;
 pub mod cli;
+pub mod metrics;
+pub mod tls;
 pub mod validation;

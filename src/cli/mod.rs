@@ -1,6 +1,7 @@
-//! The command line: `run` (later), and the offline commands `crd` and `validate`.
+//! The command line: `run`, and the offline commands `crd` and `validate`.
 
 pub mod input;
+pub mod run;
 pub mod validate;
 
 use std::path::PathBuf;
@@ -23,6 +24,9 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Run the manager: admission webhooks, metrics and health endpoints (in cluster, or out of
+    /// cluster with KUBECONFIG).
+    Run(run::RunArgs),
     /// Print the TracePipeline CustomResourceDefinition (both versions) as YAML.
     Crd,
     /// Validate TracePipeline manifests offline, with the webhook's rules.
@@ -58,6 +62,19 @@ impl Cli {
                 }
             },
             Command::Validate(args) => ExitCode::from(run_validate(&args)),
+            Command::Run(args) => {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .enable_all()
+                    .build()
+                    .expect("the Tokio runtime needs threads and an I/O driver");
+                match runtime.block_on(run::run(args)) {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(err) => {
+                        eprintln!("error: {err}");
+                        ExitCode::FAILURE
+                    }
+                }
+            }
         }
     }
 }

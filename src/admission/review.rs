@@ -1,0 +1,284 @@
+//! AdmissionReview v1 on the wire: the request fields the webhooks read, and a response that
+//! always echoes the request's `uid` and `apiVersion` and carries the JSON patch as base64, as the
+//! API documents (SPEC §3.3).
+
+use base64::Engine;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Status, StatusCause, StatusDetails};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::validation::Report;
+
+pub const API_VERSIONS: [&str; 2] = ["admission.k8s.io/v1", "admission.k8s.io/v1beta1"];
+
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "camelCase")]
+struct AdmissionReviewIn {
+    api_version: String,
+    kind: String,
+    request: Option<AdmissionRequest>,
+}
+
+/// The parts of `AdmissionReview.request` the webhooks use.
+#[derive(Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AdmissionRequest {
+    pub uid: String,
+    pub operation: Operation,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub object: Option<Value>,
+    #[serde(default)]
+    pub old_object: Option<Value>,
+    #[serde(default)]
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Operation {
+    Create,
+    Update,
+    Delete,
+    Connect,
+}
+
+impl Operation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Create => "CREATE",
+            Operation::Update => "UPDATE",
+            Operation::Delete => "DELETE",
+            Operation::Connect => "CONNECT",
+        }
+    }
+}
+
+/// A body that is not an AdmissionReview: answered with HTTP 400.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DecodeError {
+    #[error("the request body is not an AdmissionReview: {0}")]
+    NotJson(String),
+    #[error("unsupported AdmissionReview apiVersion {0:?}; expected admission.k8s.io/v1")]
+    ApiVersion(String),
+    #[error("expected kind AdmissionReview, got {0:?}")]
+    Kind(String),
+    #[error("the AdmissionReview has no request")]
+    NoRequest,
+}
+
+/// A decoded AdmissionReview: its apiVersion (echoed in the answer) and its request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Review {
+    pub api_version: String,
+    pub request: AdmissionRequest,
+}
+
+pub fn decode(body: &[u8]) -> Result<Review, DecodeError> {
+    let review: AdmissionReviewIn =
+        serde_json::from_slice(body).map_err(|e| DecodeError::NotJson(e.to_string()))?;
+    if !API_VERSIONS.contains(&review.api_version.as_str()) {
+        return Err(DecodeError::ApiVersion(review.api_version));
+    }
+    if review.kind != "AdmissionReview" {
+        return Err(DecodeError::Kind(review.kind));
+    }
+    let request = review.request.ok_or(DecodeError::NoRequest)?;
+    Ok(Review {
+        api_version: review.api_version,
+        request,
+    })
+}
+
+/// The webhook's answer, before it is put on the wire.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Decision {
+    pub allowed: bool,
+    pub status: Option<Status>,
+    /// RFC 6902 JSON Patch as JSON bytes; base64-encoded on the wire.
+    pub patch: Option<Vec<u8>>,
+    pub warnings: Vec<String>,
+}
+
+impl Decision {
+    pub fn allow() -> Self {
+        Decision {
+            allowed: true,
+            ..Decision::default()
+        }
+    }
+
+    /// Deny with HTTP-like code 422 and the field errors as causes, as the API server does for
+    /// invalid objects, so kubectl prints them like built-in validation errors.
+    pub fn invalid(name: &str, report: &Report) -> Self {
+        let causes = report
+            .errors
+            .iter()
+            .map(|e| StatusCause {
+                field: (!e.path.is_empty()).then(|| e.path.clone()),
+                message: Some(e.body()),
+                reason: Some(e.kind.cause_reason().to_string()),
+            })
+            .collect();
+        Decision {
+            allowed: false,
+            status: Some(Status {
+                code: Some(422),
+                message: Some(report.invalid_message(name)),
+                reason: Some("Invalid".to_string()),
+                status: Some("Failure".to_string()),
+                details: Some(StatusDetails {
+                    name: Some(name.to_string()),
+                    group: Some(crate::api::GROUP.to_string()),
+                    kind: Some(crate::api::KIND.to_string()),
+                    causes: Some(causes),
+                    ..StatusDetails::default()
+                }),
+                ..Status::default()
+            }),
+            patch: None,
+            warnings: report.warnings.iter().map(|w| w.message.clone()).collect(),
+        }
+    }
+
+    /// Deny because the webhook could not decide (e.g. the API server did not answer in time).
+    pub fn internal_error(message: String) -> Self {
+        Decision {
+            allowed: false,
+            status: Some(Status {
+                code: Some(500),
+                message: Some(message),
+                reason: Some("InternalError".to_string()),
+                status: Some("Failure".to_string()),
+                ..Status::default()
+            }),
+            ..Decision::default()
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AdmissionReviewOut<'a> {
+    api_version: &'a str,
+    kind: &'static str,
+    response: AdmissionResponseOut<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AdmissionResponseOut<'a> {
+    uid: &'a str,
+    allowed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<&'a Status>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    warnings: &'a [String],
+}
+
+/// The AdmissionReview response for `review`.
+pub fn encode(api_version: &str, uid: &str, decision: &Decision) -> Vec<u8> {
+    let out = AdmissionReviewOut {
+        api_version,
+        kind: "AdmissionReview",
+        response: AdmissionResponseOut {
+            uid,
+            allowed: decision.allowed,
+            status: decision.status.as_ref(),
+            patch: decision
+                .patch
+                .as_ref()
+                .map(|p| base64::engine::general_purpose::STANDARD.encode(p)),
+            patch_type: decision.patch.as_ref().map(|_| "JSONPatch"),
+            warnings: &decision.warnings,
+        },
+    };
+    serde_json::to_vec(&out).expect("the response types always serialise")
+}
+
+/// Parse the API server's `?timeout=` (a Go duration such as `10s`, `1m30s` or `500ms`).
+pub fn parse_go_duration(text: &str) -> Option<std::time::Duration> {
+    let mut total = 0f64;
+    let mut rest = text;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let number_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        let number: f64 = rest[..number_end].parse().ok()?;
+        rest = &rest[number_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_end] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 1e-3,
+            "us" | "µs" => 1e-6,
+            "ns" => 1e-9,
+            _ => return None,
+        };
+        total += number * scale;
+        rest = &rest[unit_end..];
+    }
+    std::time::Duration::try_from_secs_f64(total).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_go_duration("10s"), Some(Duration::from_secs(10)));
+        assert_eq!(parse_go_duration("1m30s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_go_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_go_duration("1.5s"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_go_duration(""), None);
+        assert_eq!(parse_go_duration("10"), None);
+        assert_eq!(parse_go_duration("s"), None);
+        assert_eq!(parse_go_duration("10x"), None);
+    }
+
+    #[test]
+    fn patch_is_base64_on_the_wire_and_uid_is_echoed() {
+        let decision = Decision {
+            allowed: true,
+            patch: Some(br#"[{"op":"add"}]"#.to_vec()),
+            ..Decision::default()
+        };
+        let bytes = encode("admission.k8s.io/v1", "abc-123", &decision);
+        let wire: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(wire["apiVersion"], "admission.k8s.io/v1");
+        assert_eq!(wire["kind"], "AdmissionReview");
+        assert_eq!(wire["response"]["uid"], "abc-123");
+        assert_eq!(wire["response"]["patchType"], "JSONPatch");
+        assert_eq!(wire["response"]["patch"], "W3sib3AiOiJhZGQifV0=");
+    }
+
+    #[test]
+    fn decode_rejects_what_is_not_a_review() {
+        assert!(matches!(decode(b"{"), Err(DecodeError::NotJson(_))));
+        assert!(matches!(decode(b""), Err(DecodeError::NotJson(_))));
+        assert_eq!(
+            decode(br#"{"apiVersion":"v1","kind":"Pod"}"#),
+            Err(DecodeError::ApiVersion("v1".into()))
+        );
+        assert_eq!(
+            decode(br#"{"apiVersion":"admission.k8s.io/v1","kind":"Pod"}"#),
+            Err(DecodeError::Kind("Pod".into()))
+        );
+        assert_eq!(
+            decode(br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#),
+            Err(DecodeError::NoRequest)
+        );
+    }
+}

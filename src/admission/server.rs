@@ -1,0 +1,214 @@
+//! The webhook HTTPS server: axum routes for the four webhook paths on hyper-util, TLS by
+//! tokio-rustls. Each connection's TLS handshake runs in its own task with a deadline, headers
+//! must arrive within a deadline, bodies are capped, and every request is bounded by the API
+//! server's `?timeout=`. Shutdown stops accepting and lets in-flight requests finish.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, RawQuery, Request};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+
+use super::{Admission, AdmissionCluster, Endpoint, review};
+use crate::metrics::Metrics;
+
+/// The largest AdmissionReview accepted (the API server's own request limit is 3 MiB).
+pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+/// The API server's default webhook timeout, used when a request carries no `?timeout=`.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// No admission request may take longer than this, whatever `?timeout=` says.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub handshake_timeout: Duration,
+    pub header_read_timeout: Duration,
+    /// How long shutdown waits for in-flight requests.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            handshake_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(25),
+        }
+    }
+}
+
+/// The webhook routes of SPEC §3.5. Other paths get 404, other methods 405.
+pub fn router<C: AdmissionCluster>(admission: Arc<Admission<C>>, metrics: Arc<Metrics>) -> Router {
+    let mut router = Router::new();
+    for endpoint in Endpoint::ALL {
+        let admission = admission.clone();
+        let metrics = metrics.clone();
+        router = router.route(
+            &endpoint.path(),
+            post(move |query: RawQuery, headers: HeaderMap, body: Bytes| {
+                handle(admission, metrics, endpoint, query, headers, body)
+            }),
+        );
+    }
+    router
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(request_deadline))
+}
+
+/// The deadline the API server gave, from `?timeout=10s`, capped at [`MAX_TIMEOUT`].
+fn timeout_of(query: Option<&str>) -> Duration {
+    query
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .find_map(|pair| pair.strip_prefix("timeout="))
+        .and_then(review::parse_go_duration)
+        .unwrap_or(DEFAULT_TIMEOUT)
+        .min(MAX_TIMEOUT)
+}
+
+/// Bound the whole request, body upload included, by the API server's deadline.
+async fn request_deadline(request: Request, next: Next) -> Response {
+    let deadline = timeout_of(request.uri().query());
+    match tokio::time::timeout(deadline, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => (
+            StatusCode::REQUEST_TIMEOUT,
+            format!("the request did not complete within {deadline:?}\n"),
+        )
+            .into_response(),
+    }
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
+}
+
+async fn handle<C: AdmissionCluster>(
+    admission: Arc<Admission<C>>,
+    metrics: Arc<Metrics>,
+    endpoint: Endpoint,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let started = Instant::now();
+    let webhook = endpoint.kind.name();
+    let record = |operation: &str, allowed: &str, code: u16| {
+        metrics
+            .webhook_requests
+            .with_label_values(&[webhook, operation, allowed, &code.to_string()])
+            .inc();
+        metrics
+            .webhook_duration
+            .with_label_values(&[webhook])
+            .observe(started.elapsed().as_secs_f64());
+    };
+    if !is_json(&headers) {
+        record("", "false", 415);
+        return (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "expected Content-Type: application/json\n",
+        )
+            .into_response();
+    }
+    let review = match review::decode(&body) {
+        Ok(review) => review,
+        Err(err) => {
+            record("", "false", 400);
+            return (StatusCode::BAD_REQUEST, format!("{err}\n")).into_response();
+        }
+    };
+    // Leave a tenth of the deadline to answer before the API server gives up.
+    let deadline = timeout_of(query.as_deref()).mul_f64(0.9);
+    let decision = admission.decide(endpoint, &review.request, deadline).await;
+    let code = decision.status.as_ref().and_then(|s| s.code).unwrap_or(200);
+    record(
+        review.request.operation.as_str(),
+        if decision.allowed { "true" } else { "false" },
+        u16::try_from(code).unwrap_or(500),
+    );
+    if !decision.allowed {
+        tracing::info!(
+            webhook,
+            operation = review.request.operation.as_str(),
+            name = %review.request.name,
+            message = decision.status.as_ref().and_then(|s| s.message.as_deref()).unwrap_or_default(),
+            "denied"
+        );
+    }
+    let body = review::encode(&review.api_version, &review.request.uid, &decision);
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// Serve `router` over TLS on `listener` until `shutdown`, then wait up to the grace period for
+/// in-flight requests.
+pub async fn serve_https(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    router: Router,
+    limits: Limits,
+    shutdown: CancellationToken,
+) {
+    let acceptor = TlsAcceptor::from(tls);
+    let graceful = GracefulShutdown::new();
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let builder = Arc::new(builder);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(err) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %err, "accepting a webhook connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.cancelled() => break,
+        };
+        let acceptor = acceptor.clone();
+        let builder = builder.clone();
+        let service = TowerToHyperService::new(router.clone());
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let Ok(Ok(tls_stream)) =
+                tokio::time::timeout(limits.handshake_timeout, acceptor.accept(stream)).await
+            else {
+                return;
+            };
+            let connection =
+                builder.serve_connection_with_upgrades(TokioIo::new(tls_stream), service);
+            if let Err(err) = watcher.watch(connection.into_owned()).await {
+                tracing::debug!(error = %err, "webhook connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(limits.shutdown_grace) => {
+            tracing::warn!("in-flight webhook requests did not finish within the shutdown grace period");
+        }
+    }
+}

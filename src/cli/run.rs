@@ -1,0 +1,194 @@
+//! `telemetry-manager run`: the in-cluster (or `KUBECONFIG`) process. Every task shares one
+//! shutdown token fed by SIGTERM/SIGINT.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::admin;
+use crate::admission::{Admission, KubeCluster, server};
+use crate::metrics::Metrics;
+use crate::tls::{self, CertStore, files::CertFiles, self_signed};
+use crate::validation::{SecretRefPolicy, Settings};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CertMode {
+    /// Keep a CA in Secret telemetry-webhook-cert and issue serving certificates from it.
+    #[value(name = "self")]
+    SelfSigned,
+    /// Read tls.crt and tls.key from --cert-dir (for example from cert-manager) and reload on change.
+    Files,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Address of the HTTPS webhook server.
+    #[arg(long, default_value = "0.0.0.0:9443")]
+    pub webhook_addr: SocketAddr,
+    /// Address of the Prometheus `/metrics` endpoint.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    pub metrics_addr: SocketAddr,
+    /// Address of `/healthz` and `/readyz`.
+    #[arg(long, default_value = "0.0.0.0:8081")]
+    pub health_addr: SocketAddr,
+    /// The manager's namespace (CA Secret, Lease). Default: the pod's namespace, else `default`.
+    #[arg(long, env = "POD_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Where the webhook serving certificate comes from.
+    #[arg(long, value_enum, default_value_t = CertMode::SelfSigned)]
+    pub cert_mode: CertMode,
+    /// Directory with tls.crt and tls.key for --cert-mode=files.
+    #[arg(long, default_value = "/tmp/k8s-webhook-server/serving-certs")]
+    pub cert_dir: PathBuf,
+    /// The webhook Service, whose DNS names the self-issued certificate covers.
+    #[arg(long, default_value = "telemetry-manager-webhook")]
+    pub webhook_service_name: String,
+    /// Extra DNS names or IP addresses for the self-issued certificate (e.g. 127.0.0.1 out of cluster). Repeatable.
+    #[arg(long)]
+    pub webhook_extra_san: Vec<String>,
+    /// How often certificates are checked (renewal, file changes, caBundle repair).
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub cert_check_interval: Duration,
+    /// What the validating webhook does with a reference to a missing Secret.
+    #[arg(long, value_enum, default_value_t = SecretRefPolicy::Reject)]
+    pub secret_ref_policy: SecretRefPolicy,
+    /// The most TracePipelines a cluster may have; 0 means unlimited.
+    #[arg(long, default_value_t = 5)]
+    pub max_pipelines: usize,
+    /// Log format; JSON suits log collectors, text suits a terminal.
+    #[arg(long, value_enum, default_value_t = LogFormat::Json)]
+    pub log_format: LogFormat,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    crate::admission::review::parse_go_duration(text)
+        .ok_or_else(|| format!("{text:?} is not a duration like 30s or 5m"))
+}
+
+const SERVICE_ACCOUNT_NAMESPACE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+fn namespace(args: &RunArgs) -> String {
+    args.namespace
+        .clone()
+        .or_else(|| {
+            std::fs::read_to_string(SERVICE_ACCOUNT_NAMESPACE)
+                .ok()
+                .map(|n| n.trim().to_string())
+        })
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "default".to_string())
+}
+
+fn init_logging(format: LogFormat) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+/// Resolves on the first SIGTERM or SIGINT.
+async fn termination_signal() {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler only fails without a Tokio signal driver");
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot connect to Kubernetes (in cluster, or with KUBECONFIG): {0}")]
+    Kube(#[from] kube::Error),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+async fn listen(addr: SocketAddr) -> Result<TcpListener, RunError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| RunError::Listen { addr, source })
+}
+
+pub async fn run(args: RunArgs) -> Result<(), RunError> {
+    tls::install_crypto_provider();
+    init_logging(args.log_format);
+    let namespace = namespace(&args);
+    let client = kube::Client::try_default().await?;
+    let metrics = Metrics::new();
+    let store = CertStore::new();
+    let shutdown = CancellationToken::new();
+
+    let webhook_listener = listen(args.webhook_addr).await?;
+    let metrics_listener = listen(args.metrics_addr).await?;
+    let health_listener = listen(args.health_addr).await?;
+    tracing::info!(%namespace, webhook = %args.webhook_addr, "starting telemetry-manager");
+
+    let certificates = match args.cert_mode {
+        CertMode::SelfSigned => tokio::spawn(self_signed::run(
+            client.clone(),
+            self_signed::SelfSignedSettings {
+                namespace: namespace.clone(),
+                service_name: args.webhook_service_name.clone(),
+                extra_sans: args.webhook_extra_san.clone(),
+                check_interval: args.cert_check_interval,
+            },
+            store.clone(),
+            metrics.clone(),
+            shutdown.clone(),
+        )),
+        CertMode::Files => tokio::spawn(CertFiles::new(&args.cert_dir).watch(
+            store.clone(),
+            metrics.clone(),
+            args.cert_check_interval.min(Duration::from_secs(10)),
+            shutdown.clone(),
+        )),
+    };
+
+    let settings = Settings {
+        secret_ref_policy: args.secret_ref_policy,
+        max_pipelines: args.max_pipelines,
+    };
+    let admission = Arc::new(Admission::new(KubeCluster::new(client.clone()), settings));
+    let webhook = tokio::spawn(server::serve_https(
+        webhook_listener,
+        tls::server_config(store.clone()),
+        server::router(admission, metrics.clone()),
+        server::Limits::default(),
+        shutdown.clone(),
+    ));
+    let ready_store = store.clone();
+    let health = tokio::spawn(admin::serve(
+        health_listener,
+        admin::health_router(Arc::new(move || ready_store.is_loaded())),
+        shutdown.clone(),
+    ));
+    let metrics_server = tokio::spawn(admin::serve(
+        metrics_listener,
+        admin::metrics_router(metrics.clone()),
+        shutdown.clone(),
+    ));
+
+    termination_signal().await;
+    tracing::info!("shutting down: no new connections, finishing in-flight requests");
+    shutdown.cancel();
+    let _ = tokio::join!(webhook, health, metrics_server, certificates);
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,103 @@
+//! The manager's own Prometheus metrics (SPEC §7), registered once in a typed struct.
+
+use std::sync::Arc;
+
+use prometheus::{
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+pub struct Metrics {
+    registry: Registry,
+    /// Admission requests by webhook (`validate`/`mutate`), operation, allowed and HTTP-like code.
+    pub webhook_requests: IntCounterVec,
+    /// Admission request latency by webhook.
+    pub webhook_duration: HistogramVec,
+    /// Expiry of the certificate the webhook serves, Unix seconds.
+    pub certificate_not_after: Gauge,
+    /// Certificate loads or renewals that failed (the previous certificate stays in use).
+    pub certificate_reload_failures: IntCounter,
+}
+
+impl Metrics {
+    pub fn new() -> Arc<Self> {
+        let registry = Registry::new();
+        let webhook_requests = IntCounterVec::new(
+            Opts::new(
+                "telemetry_webhook_requests_total",
+                "Admission requests handled, by webhook, operation, result and code.",
+            ),
+            &["webhook", "operation", "allowed", "code"],
+        )
+        .expect("valid metric definition");
+        let webhook_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "telemetry_webhook_request_duration_seconds",
+                "Time to answer an admission request.",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0,
+            ]),
+            &["webhook"],
+        )
+        .expect("valid metric definition");
+        let certificate_not_after = Gauge::new(
+            "telemetry_webhook_certificate_expiry_timestamp_seconds",
+            "Expiry of the webhook serving certificate, in Unix seconds.",
+        )
+        .expect("valid metric definition");
+        let certificate_reload_failures = IntCounter::new(
+            "telemetry_webhook_certificate_reload_failures_total",
+            "Certificate loads or renewals that failed; the previous certificate stays in use.",
+        )
+        .expect("valid metric definition");
+        let build_info = IntGaugeVec::new(
+            Opts::new("telemetry_build_info", "Build information; always 1."),
+            &["version"],
+        )
+        .expect("valid metric definition");
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+
+        registry
+            .register(Box::new(webhook_requests.clone()))
+            .expect("registered once");
+        registry
+            .register(Box::new(webhook_duration.clone()))
+            .expect("registered once");
+        registry
+            .register(Box::new(certificate_not_after.clone()))
+            .expect("registered once");
+        registry
+            .register(Box::new(certificate_reload_failures.clone()))
+            .expect("registered once");
+        registry
+            .register(Box::new(build_info))
+            .expect("registered once");
+        #[cfg(target_os = "linux")]
+        registry
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .expect("registered once");
+
+        Arc::new(Metrics {
+            registry,
+            webhook_requests,
+            webhook_duration,
+            certificate_not_after,
+            certificate_reload_failures,
+        })
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut buffer = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buffer)
+            .expect("encoding into memory cannot fail");
+        String::from_utf8(buffer).expect("the text format is UTF-8")
+    }
+}
