@@ -21,7 +21,9 @@ use telemetry_manager::admission::{Admission, AdmissionCluster, server};
 use telemetry_manager::metrics::Metrics;
 use telemetry_manager::tls::self_signed::CertificateAuthority;
 use telemetry_manager::tls::{self, CertStore};
-use telemetry_manager::validation::{InMemorySecrets, SecretLookup, SecretRefPolicy, SecretResolver, Settings};
+use telemetry_manager::validation::{
+    InMemorySecrets, SecretLookup, SecretRefPolicy, SecretResolver, Settings,
+};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -62,14 +64,21 @@ struct Webhook {
 }
 
 fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 async fn start_with(cluster: FakeCluster, settings: Settings, limits: server::Limits) -> Webhook {
     tls::install_crypto_provider();
     let ca = CertificateAuthority::generate(now()).unwrap();
     let (serving, _) = ca
-        .issue(&["localhost".to_string()], &["127.0.0.1".parse().unwrap()], now())
+        .issue(
+            &["localhost".to_string()],
+            &["127.0.0.1".parse().unwrap()],
+            now(),
+        )
         .unwrap();
     let store = CertStore::new();
     store.replace(serving);
@@ -78,8 +87,21 @@ async fn start_with(cluster: FakeCluster, settings: Settings, limits: server::Li
     let addr = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
     let router = server::router(Arc::new(Admission::new(cluster, settings)), metrics.clone());
-    let task = tokio::spawn(server::serve_https(listener, tls::server_config(store.clone()), router, limits, shutdown.clone()));
-    Webhook { addr, ca, store, metrics, shutdown, task }
+    let task = tokio::spawn(server::serve_https(
+        listener,
+        tls::server_config(store.clone()),
+        router,
+        limits,
+        shutdown.clone(),
+    ));
+    Webhook {
+        addr,
+        ca,
+        store,
+        metrics,
+        shutdown,
+        task,
+    }
 }
 
 async fn start(cluster: FakeCluster) -> Webhook {
@@ -91,11 +113,13 @@ fn connector(ca_pem: &str) -> TlsConnector {
     for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
         roots.add(cert.unwrap()).unwrap();
     }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
     TlsConnector::from(Arc::new(config))
 }
 
@@ -107,7 +131,9 @@ async fn connect(webhook: &Webhook) -> (SendRequest<Full<Bytes>>, Vec<u8>) {
         .await
         .unwrap();
     let presented = tls.get_ref().1.peer_certificates().unwrap()[0].to_vec();
-    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.unwrap();
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .unwrap();
     tokio::spawn(connection);
     (sender, presented)
 }
@@ -120,14 +146,21 @@ struct Answer {
 
 impl Answer {
     fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
     }
     fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 }
 
-async fn send(sender: &mut SendRequest<Full<Bytes>>, method: &str, path: &str, content_type: &str, body: Vec<u8>) -> Answer {
+async fn send(
+    sender: &mut SendRequest<Full<Bytes>>,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> Answer {
     sender.ready().await.unwrap();
     let request = http::Request::builder()
         .method(method)
@@ -143,8 +176,18 @@ async fn send(sender: &mut SendRequest<Full<Bytes>>, method: &str, path: &str, c
         .get("content-type")
         .map(|v| v.to_str().unwrap().to_string())
         .unwrap_or_default();
-    let body = response.into_body().collect().await.unwrap().to_bytes().to_vec();
-    Answer { status, content_type, body }
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    Answer {
+        status,
+        content_type,
+        body,
+    }
 }
 
 const VALIDATE_V1BETA1: &str = "/validate-telemetry-kyma-project-io-v1beta1-tracepipeline";
@@ -160,7 +203,11 @@ fn review(operation: &str, object: Option<&Value>, old: Option<&Value>, dry_run:
         .and_then(|v| v.rsplit('/').next())
         .unwrap_or("v1beta1")
         .to_string();
-    let name = object.or(old).and_then(|o| o["metadata"]["name"].as_str()).unwrap_or("").to_string();
+    let name = object
+        .or(old)
+        .and_then(|o| o["metadata"]["name"].as_str())
+        .unwrap_or("")
+        .to_string();
     json!({
         "apiVersion": "admission.k8s.io/v1",
         "kind": "AdmissionReview",
@@ -183,18 +230,31 @@ fn review(operation: &str, object: Option<&Value>, old: Option<&Value>, dry_run:
 
 async fn admit(webhook: &Webhook, path: &str, body: &Value) -> Value {
     let (mut sender, _) = connect(webhook).await;
-    let answer = send(&mut sender, "POST", &format!("{path}?timeout=10s"), "application/json", serde_json::to_vec(body).unwrap()).await;
+    let answer = send(
+        &mut sender,
+        "POST",
+        &format!("{path}?timeout=10s"),
+        "application/json",
+        serde_json::to_vec(body).unwrap(),
+    )
+    .await;
     assert_eq!(answer.status, 200, "{}", answer.text());
     assert_eq!(answer.content_type, "application/json");
     let wire = answer.json();
     assert_eq!(wire["apiVersion"], "admission.k8s.io/v1");
     assert_eq!(wire["kind"], "AdmissionReview");
-    assert_eq!(wire["response"]["uid"], "705ab4f5-6393-11e8-b7cc-42010a800002");
+    assert_eq!(
+        wire["response"]["uid"],
+        "705ab4f5-6393-11e8-b7cc-42010a800002"
+    );
     wire["response"].clone()
 }
 
 fn valid() -> Value {
-    pipeline("backend", json!({"protocol": "grpc", "endpoint": {"value": "backend.example.com:4317"}}))
+    pipeline(
+        "backend",
+        json!({"protocol": "grpc", "endpoint": {"value": "backend.example.com:4317"}}),
+    )
 }
 
 fn keys(response: &Value) -> Vec<String> {
@@ -213,18 +273,35 @@ async fn create_update_delete_and_dry_run_of_a_valid_pipeline_are_allowed() {
         ("DELETE", None, Some(valid()), false),
         ("DELETE", None, Some(valid()), true),
     ] {
-        let response = admit(&webhook, VALIDATE_V1BETA1, &review(operation, object.as_ref(), old.as_ref(), dry_run)).await;
+        let response = admit(
+            &webhook,
+            VALIDATE_V1BETA1,
+            &review(operation, object.as_ref(), old.as_ref(), dry_run),
+        )
+        .await;
         assert_eq!(response["allowed"], true, "{operation}");
-        assert_eq!(keys(&response), vec!["allowed", "uid"], "{operation}: {response}");
+        assert_eq!(
+            keys(&response),
+            vec!["allowed", "uid"],
+            "{operation}: {response}"
+        );
     }
 }
 
 #[tokio::test]
 async fn an_invalid_pipeline_is_denied_with_422_and_field_causes() {
     let webhook = start(FakeCluster::default()).await;
-    let broken = pipeline("broken", json!({"protocol": "grpc", "endpoint": {"value": "https://otlp.example.com:4317/v1/traces"}, "path": "/x"}));
+    let broken = pipeline(
+        "broken",
+        json!({"protocol": "grpc", "endpoint": {"value": "https://otlp.example.com:4317/v1/traces"}, "path": "/x"}),
+    );
     for dry_run in [false, true] {
-        let response = admit(&webhook, VALIDATE_V1BETA1, &review("CREATE", Some(&broken), None, dry_run)).await;
+        let response = admit(
+            &webhook,
+            VALIDATE_V1BETA1,
+            &review("CREATE", Some(&broken), None, dry_run),
+        )
+        .await;
         assert_eq!(keys(&response), vec!["allowed", "status", "uid"]);
         assert_eq!(response["allowed"], false);
         let status = &response["status"];
@@ -253,63 +330,132 @@ async fn v1alpha1_is_validated_with_its_own_schema_and_warned_about() {
     let webhook = start(FakeCluster::default()).await;
     let mut alpha = valid();
     alpha["apiVersion"] = json!("telemetry.kyma-project.io/v1alpha1");
-    let response = admit(&webhook, VALIDATE_V1ALPHA1, &review("CREATE", Some(&alpha), None, false)).await;
+    let response = admit(
+        &webhook,
+        VALIDATE_V1ALPHA1,
+        &review("CREATE", Some(&alpha), None, false),
+    )
+    .await;
     assert_eq!(response["allowed"], true);
     assert_eq!(
         response["warnings"],
-        json!(["telemetry.kyma-project.io/v1alpha1 TracePipeline is deprecated; use telemetry.kyma-project.io/v1beta1"])
+        json!([
+            "telemetry.kyma-project.io/v1alpha1 TracePipeline is deprecated; use telemetry.kyma-project.io/v1beta1"
+        ])
     );
     alpha["spec"]["output"]["otlp"]["compression"] = json!("gzip");
-    let response = admit(&webhook, VALIDATE_V1ALPHA1, &review("CREATE", Some(&alpha), None, false)).await;
+    let response = admit(
+        &webhook,
+        VALIDATE_V1ALPHA1,
+        &review("CREATE", Some(&alpha), None, false),
+    )
+    .await;
     assert_eq!(response["allowed"], false);
-    assert_eq!(response["status"]["details"]["causes"][0]["field"], "spec.output.otlp.compression");
+    assert_eq!(
+        response["status"]["details"]["causes"][0]["field"],
+        "spec.output.otlp.compression"
+    );
 }
 
 #[tokio::test]
 async fn secrets_are_checked_on_create_and_on_spec_changes_only() {
     let mut cluster = FakeCluster::default();
-    cluster.secrets.insert("ns", "present", BTreeMap::from([("endpoint".to_string(), b"b:4317".to_vec())]));
+    cluster.secrets.insert(
+        "ns",
+        "present",
+        BTreeMap::from([("endpoint".to_string(), b"b:4317".to_vec())]),
+    );
     let webhook = start(cluster).await;
-    let with_missing = pipeline("p", json!({"endpoint": from_secret("ns", "gone", "endpoint")}));
-    let with_present = pipeline("p", json!({"endpoint": from_secret("ns", "present", "endpoint")}));
+    let with_missing = pipeline(
+        "p",
+        json!({"endpoint": from_secret("ns", "gone", "endpoint")}),
+    );
+    let with_present = pipeline(
+        "p",
+        json!({"endpoint": from_secret("ns", "present", "endpoint")}),
+    );
 
-    let response = admit(&webhook, VALIDATE_V1BETA1, &review("CREATE", Some(&with_missing), None, false)).await;
+    let response = admit(
+        &webhook,
+        VALIDATE_V1BETA1,
+        &review("CREATE", Some(&with_missing), None, false),
+    )
+    .await;
     assert_eq!(response["allowed"], false);
     assert_eq!(
         response["status"]["details"]["causes"][0],
         json!({"reason": "FieldValueNotFound", "field": "spec.output.otlp.endpoint.valueFrom.secretKeyRef",
                "message": "Not found: Secret \"gone\" in namespace \"ns\" does not exist; create it or fix the reference"})
     );
-    assert_eq!(admit(&webhook, VALIDATE_V1BETA1, &review("CREATE", Some(&with_present), None, false)).await["allowed"], true);
+    assert_eq!(
+        admit(
+            &webhook,
+            VALIDATE_V1BETA1,
+            &review("CREATE", Some(&with_present), None, false)
+        )
+        .await["allowed"],
+        true
+    );
 
     // Labelling a pipeline whose Secret disappeared still works: the spec did not change.
     let mut labelled = with_missing.clone();
     labelled["metadata"]["labels"] = json!({"team": "a"});
-    let response = admit(&webhook, VALIDATE_V1BETA1, &review("UPDATE", Some(&labelled), Some(&with_missing), false)).await;
+    let response = admit(
+        &webhook,
+        VALIDATE_V1BETA1,
+        &review("UPDATE", Some(&labelled), Some(&with_missing), false),
+    )
+    .await;
     assert_eq!(response["allowed"], true);
     // Changing the spec to the missing Secret is checked.
-    let response = admit(&webhook, VALIDATE_V1BETA1, &review("UPDATE", Some(&with_missing), Some(&with_present), false)).await;
+    let response = admit(
+        &webhook,
+        VALIDATE_V1BETA1,
+        &review("UPDATE", Some(&with_missing), Some(&with_present), false),
+    )
+    .await;
     assert_eq!(response["allowed"], false);
 }
 
 #[tokio::test]
 async fn warn_policy_admits_missing_secrets_with_a_warning() {
-    let settings = Settings { secret_ref_policy: SecretRefPolicy::Warn, ..Settings::default() };
+    let settings = Settings {
+        secret_ref_policy: SecretRefPolicy::Warn,
+        ..Settings::default()
+    };
     let webhook = start_with(FakeCluster::default(), settings, server::Limits::default()).await;
-    let object = pipeline("p", json!({"endpoint": from_secret("ns", "gone", "endpoint")}));
-    let response = admit(&webhook, VALIDATE_V1BETA1, &review("CREATE", Some(&object), None, false)).await;
+    let object = pipeline(
+        "p",
+        json!({"endpoint": from_secret("ns", "gone", "endpoint")}),
+    );
+    let response = admit(
+        &webhook,
+        VALIDATE_V1BETA1,
+        &review("CREATE", Some(&object), None, false),
+    )
+    .await;
     assert_eq!(response["allowed"], true);
     assert_eq!(
         response["warnings"],
-        json!(["spec.output.otlp.endpoint.valueFrom.secretKeyRef: Secret \"gone\" in namespace \"ns\" does not exist; create it or fix the reference"])
+        json!([
+            "spec.output.otlp.endpoint.valueFrom.secretKeyRef: Secret \"gone\" in namespace \"ns\" does not exist; create it or fix the reference"
+        ])
     );
 }
 
 #[tokio::test]
 async fn the_pipeline_limit_applies_to_create_only() {
-    let cluster = FakeCluster { pipelines: (1..=5).map(|i| format!("p{i}")).collect(), ..FakeCluster::default() };
+    let cluster = FakeCluster {
+        pipelines: (1..=5).map(|i| format!("p{i}")).collect(),
+        ..FakeCluster::default()
+    };
     let webhook = start(cluster).await;
-    let response = admit(&webhook, VALIDATE_V1BETA1, &review("CREATE", Some(&valid()), None, false)).await;
+    let response = admit(
+        &webhook,
+        VALIDATE_V1BETA1,
+        &review("CREATE", Some(&valid()), None, false),
+    )
+    .await;
     assert_eq!(response["allowed"], false);
     assert!(
         response["status"]["message"]
@@ -321,13 +467,21 @@ async fn the_pipeline_limit_applies_to_create_only() {
     existing["metadata"]["name"] = json!("p1");
     let mut changed = existing.clone();
     changed["spec"]["output"]["otlp"]["endpoint"]["value"] = json!("other:4317");
-    let response = admit(&webhook, VALIDATE_V1BETA1, &review("UPDATE", Some(&changed), Some(&existing), false)).await;
+    let response = admit(
+        &webhook,
+        VALIDATE_V1BETA1,
+        &review("UPDATE", Some(&changed), Some(&existing), false),
+    )
+    .await;
     assert_eq!(response["allowed"], true);
 }
 
 #[tokio::test]
 async fn slow_secret_lookups_are_bounded_by_the_request_timeout() {
-    let cluster = FakeCluster { delay: Some(Duration::from_secs(30)), ..FakeCluster::default() };
+    let cluster = FakeCluster {
+        delay: Some(Duration::from_secs(30)),
+        ..FakeCluster::default()
+    };
     let webhook = start(cluster).await;
     let object = pipeline("p", json!({"endpoint": from_secret("ns", "s", "endpoint")}));
     let (mut sender, _) = connect(&webhook).await;
@@ -340,28 +494,51 @@ async fn slow_secret_lookups_are_bounded_by_the_request_timeout() {
         serde_json::to_vec(&review("CREATE", Some(&object), None, false)).unwrap(),
     )
     .await;
-    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
     let response = &answer.json()["response"];
     assert_eq!(response["allowed"], false);
     assert_eq!(response["status"]["code"], 500);
-    assert!(response["status"]["message"].as_str().unwrap().contains("did not answer within"), "{response}");
+    assert!(
+        response["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("did not answer within"),
+        "{response}"
+    );
 }
 
 #[tokio::test]
 async fn mutating_webhook_defaults_the_protocol_with_a_base64_patch() {
     let webhook = start(FakeCluster::default()).await;
     let without = pipeline("p", json!({"endpoint": {"value": "b:4317"}}));
-    for (path, object) in [(MUTATE_V1BETA1, without.clone()), (MUTATE_V1ALPHA1, {
-        let mut alpha = without.clone();
-        alpha["apiVersion"] = json!("telemetry.kyma-project.io/v1alpha1");
-        alpha
-    })] {
+    for (path, object) in [
+        (MUTATE_V1BETA1, without.clone()),
+        (MUTATE_V1ALPHA1, {
+            let mut alpha = without.clone();
+            alpha["apiVersion"] = json!("telemetry.kyma-project.io/v1alpha1");
+            alpha
+        }),
+    ] {
         for dry_run in [false, true] {
-            let response = admit(&webhook, path, &review("CREATE", Some(&object), None, dry_run)).await;
-            assert_eq!(keys(&response), vec!["allowed", "patch", "patchType", "uid"]);
+            let response = admit(
+                &webhook,
+                path,
+                &review("CREATE", Some(&object), None, dry_run),
+            )
+            .await;
+            assert_eq!(
+                keys(&response),
+                vec!["allowed", "patch", "patchType", "uid"]
+            );
             assert_eq!(response["allowed"], true);
             assert_eq!(response["patchType"], "JSONPatch");
-            let patch = base64::engine::general_purpose::STANDARD.decode(response["patch"].as_str().unwrap()).unwrap();
+            let patch = base64::engine::general_purpose::STANDARD
+                .decode(response["patch"].as_str().unwrap())
+                .unwrap();
             assert_eq!(
                 String::from_utf8(patch).unwrap(),
                 r#"[{"op":"add","path":"/spec/output/otlp/protocol","value":"grpc"}]"#
@@ -369,9 +546,19 @@ async fn mutating_webhook_defaults_the_protocol_with_a_base64_patch() {
         }
     }
     // Idempotent: an object that has a protocol gets no patch, on UPDATE too.
-    let response = admit(&webhook, MUTATE_V1BETA1, &review("UPDATE", Some(&valid()), Some(&valid()), false)).await;
+    let response = admit(
+        &webhook,
+        MUTATE_V1BETA1,
+        &review("UPDATE", Some(&valid()), Some(&valid()), false),
+    )
+    .await;
     assert_eq!(keys(&response), vec!["allowed", "uid"]);
-    let response = admit(&webhook, MUTATE_V1BETA1, &review("DELETE", None, Some(&without), false)).await;
+    let response = admit(
+        &webhook,
+        MUTATE_V1BETA1,
+        &review("DELETE", None, Some(&without), false),
+    )
+    .await;
     assert_eq!(keys(&response), vec!["allowed", "uid"]);
 }
 
@@ -379,30 +566,104 @@ async fn mutating_webhook_defaults_the_protocol_with_a_base64_patch() {
 async fn bad_requests_get_clear_http_errors() {
     let webhook = start(FakeCluster::default()).await;
     let (mut sender, _) = connect(&webhook).await;
-    let malformed = send(&mut sender, "POST", VALIDATE_V1BETA1, "application/json", b"{\"apiVersion\": ".to_vec()).await;
+    let malformed = send(
+        &mut sender,
+        "POST",
+        VALIDATE_V1BETA1,
+        "application/json",
+        b"{\"apiVersion\": ".to_vec(),
+    )
+    .await;
     assert_eq!(malformed.status, 400);
-    assert!(malformed.text().starts_with("the request body is not an AdmissionReview: "), "{}", malformed.text());
-    let empty = send(&mut sender, "POST", VALIDATE_V1BETA1, "application/json", vec![]).await;
+    assert!(
+        malformed
+            .text()
+            .starts_with("the request body is not an AdmissionReview: "),
+        "{}",
+        malformed.text()
+    );
+    let empty = send(
+        &mut sender,
+        "POST",
+        VALIDATE_V1BETA1,
+        "application/json",
+        vec![],
+    )
+    .await;
     assert_eq!(empty.status, 400);
-    let pod_review = send(&mut sender, "POST", VALIDATE_V1BETA1, "application/json", br#"{"apiVersion":"v1","kind":"Pod"}"#.to_vec()).await;
-    assert_eq!((pod_review.status, pod_review.text().as_str()), (400, "unsupported AdmissionReview apiVersion \"v1\"; expected admission.k8s.io/v1\n"));
-    let text = send(&mut sender, "POST", VALIDATE_V1BETA1, "text/plain", b"{}".to_vec()).await;
+    let pod_review = send(
+        &mut sender,
+        "POST",
+        VALIDATE_V1BETA1,
+        "application/json",
+        br#"{"apiVersion":"v1","kind":"Pod"}"#.to_vec(),
+    )
+    .await;
+    assert_eq!(
+        (pod_review.status, pod_review.text().as_str()),
+        (
+            400,
+            "unsupported AdmissionReview apiVersion \"v1\"; expected admission.k8s.io/v1\n"
+        )
+    );
+    let text = send(
+        &mut sender,
+        "POST",
+        VALIDATE_V1BETA1,
+        "text/plain",
+        b"{}".to_vec(),
+    )
+    .await;
     assert_eq!(text.status, 415);
-    let get = send(&mut sender, "GET", VALIDATE_V1BETA1, "application/json", vec![]).await;
+    let get = send(
+        &mut sender,
+        "GET",
+        VALIDATE_V1BETA1,
+        "application/json",
+        vec![],
+    )
+    .await;
     assert_eq!(get.status, 405);
-    let unknown = send(&mut sender, "POST", "/validate-something-else", "application/json", b"{}".to_vec()).await;
+    let unknown = send(
+        &mut sender,
+        "POST",
+        "/validate-something-else",
+        "application/json",
+        b"{}".to_vec(),
+    )
+    .await;
     assert_eq!(unknown.status, 404);
 
     // A review whose object is not a TracePipeline is a denial naming the problem.
     let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"}, "spec": {}});
-    let response = admit(&webhook, VALIDATE_V1BETA1, &review("CREATE", Some(&pod), None, false)).await;
+    let response = admit(
+        &webhook,
+        VALIDATE_V1BETA1,
+        &review("CREATE", Some(&pod), None, false),
+    )
+    .await;
     assert_eq!(response["allowed"], false);
     assert_eq!(response["status"]["details"]["causes"][0]["field"], "kind");
     // An over-large body is refused with 413 and the server keeps serving.
     let (mut sender, _) = connect(&webhook).await;
-    let huge = send(&mut sender, "POST", VALIDATE_V1BETA1, "application/json", vec![b' '; 4 * 1024 * 1024]).await;
+    let huge = send(
+        &mut sender,
+        "POST",
+        VALIDATE_V1BETA1,
+        "application/json",
+        vec![b' '; 4 * 1024 * 1024],
+    )
+    .await;
     assert_eq!(huge.status, 413);
-    assert_eq!(admit(&webhook, VALIDATE_V1BETA1, &review("CREATE", Some(&valid()), None, false)).await["allowed"], true);
+    assert_eq!(
+        admit(
+            &webhook,
+            VALIDATE_V1BETA1,
+            &review("CREATE", Some(&valid()), None, false)
+        )
+        .await["allowed"],
+        true
+    );
 }
 
 #[tokio::test]
@@ -411,17 +672,35 @@ async fn ten_thousand_garbage_requests_then_a_good_one() {
     let (mut sender, _) = connect(&webhook).await;
     for i in 0..10_000u32 {
         let garbage = format!("garbage {i} {{[").into_bytes();
-        let answer = send(&mut sender, "POST", VALIDATE_V1BETA1, "application/json", garbage).await;
+        let answer = send(
+            &mut sender,
+            "POST",
+            VALIDATE_V1BETA1,
+            "application/json",
+            garbage,
+        )
+        .await;
         assert_eq!(answer.status, 400, "request {i}");
     }
-    assert_eq!(admit(&webhook, VALIDATE_V1BETA1, &review("CREATE", Some(&valid()), None, false)).await["allowed"], true);
+    assert_eq!(
+        admit(
+            &webhook,
+            VALIDATE_V1BETA1,
+            &review("CREATE", Some(&valid()), None, false)
+        )
+        .await["allowed"],
+        true
+    );
     let metrics = webhook.metrics.encode();
     assert!(metrics.contains(r#"telemetry_webhook_requests_total{allowed="false",code="400",operation="",webhook="validate"} 10000"#), "{metrics}");
 }
 
 #[tokio::test]
 async fn a_client_trickling_headers_is_cut_off_and_others_are_served() {
-    let limits = server::Limits { header_read_timeout: Duration::from_secs(2), ..server::Limits::default() };
+    let limits = server::Limits {
+        header_read_timeout: Duration::from_secs(2),
+        ..server::Limits::default()
+    };
     let webhook = start_with(FakeCluster::default(), Settings::default(), limits).await;
     let tcp = TcpStream::connect(webhook.addr).await.unwrap();
     let mut slow = connector(&webhook.ca.cert_pem)
@@ -429,16 +708,25 @@ async fn a_client_trickling_headers_is_cut_off_and_others_are_served() {
         .await
         .unwrap();
     let started = Instant::now();
-    let request = format!("POST {VALIDATE_V1BETA1} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n");
+    let request = format!(
+        "POST {VALIDATE_V1BETA1} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+    );
     let mut cut_off = false;
     for byte in request.bytes() {
         // Meanwhile a normal client is served at once.
         let served = tokio::time::timeout(
             Duration::from_secs(1),
-            admit(&webhook, VALIDATE_V1BETA1, &review("CREATE", Some(&valid()), None, false)),
+            admit(
+                &webhook,
+                VALIDATE_V1BETA1,
+                &review("CREATE", Some(&valid()), None, false),
+            ),
         )
         .await;
-        assert!(served.is_ok(), "a well-behaved client waited behind a slow one");
+        assert!(
+            served.is_ok(),
+            "a well-behaved client waited behind a slow one"
+        );
         if slow.write_all(&[byte]).await.is_err() || slow.flush().await.is_err() {
             cut_off = true;
             break;
@@ -451,11 +739,20 @@ async fn a_client_trickling_headers_is_cut_off_and_others_are_served() {
     if !cut_off {
         // The server answers a header timeout by closing; reading shows it.
         let mut buffer = [0u8; 1024];
-        let read = tokio::time::timeout(Duration::from_secs(2), tokio::io::AsyncReadExt::read(&mut slow, &mut buffer)).await;
-        cut_off = matches!(read, Ok(Ok(0)) | Ok(Err(_))) || matches!(read, Ok(Ok(n)) if String::from_utf8_lossy(&buffer[..n]).contains("408"));
+        let read = tokio::time::timeout(
+            Duration::from_secs(2),
+            tokio::io::AsyncReadExt::read(&mut slow, &mut buffer),
+        )
+        .await;
+        cut_off = matches!(read, Ok(Ok(0)) | Ok(Err(_)))
+            || matches!(read, Ok(Ok(n)) if String::from_utf8_lossy(&buffer[..n]).contains("408"));
     }
     assert!(cut_off, "the slow client was not cut off");
-    assert!(started.elapsed() < Duration::from_secs(8), "cut off after {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "cut off after {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -477,7 +774,14 @@ async fn certificate_rotation_drops_no_request_and_new_handshakes_see_the_new_ce
                 if reconnect {
                     sender = connect(&webhook).await.0;
                 }
-                let answer = send(&mut sender, "POST", VALIDATE_V1BETA1, "application/json", body.clone()).await;
+                let answer = send(
+                    &mut sender,
+                    "POST",
+                    VALIDATE_V1BETA1,
+                    "application/json",
+                    body.clone(),
+                )
+                .await;
                 assert_eq!(answer.status, 200);
                 assert_eq!(answer.json()["response"]["allowed"], true);
                 sent += 1;
@@ -488,7 +792,11 @@ async fn certificate_rotation_drops_no_request_and_new_handshakes_see_the_new_ce
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (rotated, _) = webhook
         .ca
-        .issue(&["localhost".to_string()], &["127.0.0.1".parse().unwrap()], now())
+        .issue(
+            &["localhost".to_string()],
+            &["127.0.0.1".parse().unwrap()],
+            now(),
+        )
         .unwrap();
     let rotated_der = rotated.key.cert[0].to_vec();
     webhook.store.replace(rotated);
@@ -504,17 +812,39 @@ async fn certificate_rotation_drops_no_request_and_new_handshakes_see_the_new_ce
 
 #[tokio::test]
 async fn shutdown_lets_in_flight_requests_finish_and_stops_accepting() {
-    let cluster = FakeCluster { delay: Some(Duration::from_millis(700)), ..FakeCluster::default() };
+    let cluster = FakeCluster {
+        delay: Some(Duration::from_millis(700)),
+        ..FakeCluster::default()
+    };
     let webhook = start(cluster).await;
     let object = pipeline("p", json!({"endpoint": from_secret("ns", "s", "endpoint")}));
     let (mut sender, _) = connect(&webhook).await;
     let body = serde_json::to_vec(&review("CREATE", Some(&object), None, false)).unwrap();
-    let in_flight = tokio::spawn(async move { send(&mut sender, "POST", VALIDATE_V1BETA1, "application/json", body).await });
+    let in_flight = tokio::spawn(async move {
+        send(
+            &mut sender,
+            "POST",
+            VALIDATE_V1BETA1,
+            "application/json",
+            body,
+        )
+        .await
+    });
     tokio::time::sleep(Duration::from_millis(200)).await;
     webhook.shutdown.cancel();
     let answer = in_flight.await.unwrap();
     assert_eq!(answer.status, 200);
-    assert_eq!(answer.json()["response"]["allowed"], false, "the Secret is missing");
-    tokio::time::timeout(Duration::from_secs(5), webhook.task).await.unwrap().unwrap();
-    assert!(TcpStream::connect(webhook.addr).await.is_err(), "the listener is closed after shutdown");
+    assert_eq!(
+        answer.json()["response"]["allowed"],
+        false,
+        "the Secret is missing"
+    );
+    tokio::time::timeout(Duration::from_secs(5), webhook.task)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        TcpStream::connect(webhook.addr).await.is_err(),
+        "the listener is closed after shutdown"
+    );
 }
