@@ -344,6 +344,8 @@ proptest! {
         let mut relaxed = object.clone();
         relaxed["spec"]["output"]["otlp"].as_object_mut().unwrap().remove("compression");
         for object in [object, relaxed] {
+            // The webhook reads JSON text, the CLI a parsed tree: both must see the same object.
+            prop_assert_eq!(validation::parse(&object), validation::parse_json(&object.to_string()));
             match validation::parse(&object) {
                 Err(report) => prop_assert!(!report.is_valid()),
                 Ok(parsed) => {

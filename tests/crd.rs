@@ -477,5 +477,6 @@ proptest! {
             "spec": {"output": {"otlp": otlp}}
         });
         prop_assert_eq!(rust_cel_failures(&object), cel_failures(&object));
+        prop_assert_eq!(validation::parse(&object), validation::parse_json(&object.to_string()));
     }
 }

@@ -151,26 +151,24 @@ impl<C: AdmissionCluster> Admission<C> {
             ));
         };
         match endpoint.kind {
-            WebhookKind::Mutate => mutate(object),
-            WebhookKind::Validate => self.validate(request, object, deadline).await,
+            WebhookKind::Mutate => mutate(object.get()),
+            WebhookKind::Validate => self.validate(request, object.get(), deadline).await,
         }
     }
 
     async fn validate(
         &self,
         request: &AdmissionRequest,
-        object: &Value,
+        object: &str,
         deadline: Duration,
     ) -> Decision {
-        let pipeline = match validation::parse(object) {
+        let pipeline = match validation::parse_json(object) {
             Ok(pipeline) => pipeline,
-            Err(report) => return Decision::invalid(&object_name(request, object), &report),
+            Err(report) => return Decision::invalid(&request.name, &report),
         };
         // SPEC §3.2: on UPDATE the cluster-state checks run only when the spec changed.
-        let spec_changed = match request.operation {
-            Operation::Update => {
-                request.old_object.as_ref().and_then(|o| o.get("spec")) != object.get("spec")
-            }
+        let spec_changed = match (request.operation, &request.old_object) {
+            (Operation::Update, Some(old)) => spec_of(old.get()) != spec_of(object),
             _ => true,
         };
         let now = unix_now();
@@ -199,17 +197,12 @@ impl<C: AdmissionCluster> Admission<C> {
                 ));
             }
         };
-        let others: Vec<String> = names
-            .iter()
-            .filter(|n| **n != pipeline.name)
-            .cloned()
-            .collect();
         let ctx = Context {
             settings: self.settings,
             now,
             cluster: Some(ClusterState {
                 secrets: &secrets,
-                other_pipelines: &others,
+                other_pipelines: &names,
                 existing_pipelines: (request.operation == Operation::Create).then_some(names.len()),
             }),
         };
@@ -229,8 +222,22 @@ fn decision(name: &str, report: validation::Report) -> Decision {
     }
 }
 
-fn mutate(object: &Value) -> Decision {
-    let patch = defaults::default_patch(object);
+/// The `spec` of an object in JSON text, for comparison.
+fn spec_of(object: &str) -> Option<Value> {
+    #[derive(serde::Deserialize)]
+    struct SpecOnly {
+        spec: Option<Value>,
+    }
+    serde_json::from_str::<SpecOnly>(object)
+        .ok()
+        .and_then(|o| o.spec)
+}
+
+fn mutate(object: &str) -> Decision {
+    let Ok(object) = serde_json::from_str::<Value>(object) else {
+        return Decision::internal_error("the request object is not JSON".to_string());
+    };
+    let patch = defaults::default_patch(&object);
     if patch.0.is_empty() {
         return Decision::allow();
     }
@@ -239,15 +246,6 @@ fn mutate(object: &Value) -> Decision {
         patch: Some(serde_json::to_vec(&patch).expect("a JSON patch serialises")),
         ..Decision::default()
     }
-}
-
-fn object_name(request: &AdmissionRequest, object: &Value) -> String {
-    object
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .filter(|n| !n.is_empty())
-        .unwrap_or(&request.name)
-        .to_string()
 }
 
 fn unix_now() -> i64 {

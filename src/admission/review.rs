@@ -5,7 +5,7 @@
 use base64::Engine;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Status, StatusCause, StatusDetails};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::validation::Report;
 
@@ -20,17 +20,18 @@ struct AdmissionReviewIn {
 }
 
 /// The parts of `AdmissionReview.request` the webhooks use.
-#[derive(Deserialize, Debug, Clone, PartialEq)]
+#[derive(Deserialize, Debug, Clone)]
 #[serde(rename_all = "camelCase")]
 pub struct AdmissionRequest {
     pub uid: String,
     pub operation: Operation,
     #[serde(default)]
     pub name: String,
+    /// Kept as JSON text: the validating webhook reads it without building a JSON tree.
     #[serde(default)]
-    pub object: Option<Value>,
+    pub object: Option<Box<RawValue>>,
     #[serde(default)]
-    pub old_object: Option<Value>,
+    pub old_object: Option<Box<RawValue>>,
     #[serde(default)]
     pub dry_run: Option<bool>,
 }
@@ -69,7 +70,7 @@ pub enum DecodeError {
 }
 
 /// A decoded AdmissionReview: its apiVersion (echoed in the answer) and its request.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Review {
     pub api_version: String,
     pub request: AdmissionRequest,
@@ -234,6 +235,8 @@ pub fn parse_go_duration(text: &str) -> Option<std::time::Duration> {
 mod tests {
     use std::time::Duration;
 
+    use serde_json::Value;
+
     use super::*;
 
     #[test]
@@ -269,16 +272,17 @@ mod tests {
         assert!(matches!(decode(b"{"), Err(DecodeError::NotJson(_))));
         assert!(matches!(decode(b""), Err(DecodeError::NotJson(_))));
         assert_eq!(
-            decode(br#"{"apiVersion":"v1","kind":"Pod"}"#),
-            Err(DecodeError::ApiVersion("v1".into()))
+            decode(br#"{"apiVersion":"v1","kind":"Pod"}"#).unwrap_err(),
+            DecodeError::ApiVersion("v1".into())
         );
         assert_eq!(
-            decode(br#"{"apiVersion":"admission.k8s.io/v1","kind":"Pod"}"#),
-            Err(DecodeError::Kind("Pod".into()))
+            decode(br#"{"apiVersion":"admission.k8s.io/v1","kind":"Pod"}"#).unwrap_err(),
+            DecodeError::Kind("Pod".into())
         );
         assert_eq!(
-            decode(br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#),
-            Err(DecodeError::NoRequest)
+            decode(br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#)
+                .unwrap_err(),
+            DecodeError::NoRequest
         );
     }
 }

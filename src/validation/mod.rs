@@ -10,9 +10,12 @@ pub mod schema;
 pub mod secrets;
 pub mod tls;
 
+use std::borrow::Cow;
+
+use serde::Deserialize;
 use serde_json::Value;
 
-use crate::api::{self, Protocol, SecretKeyRef, ValueType, v1alpha1, v1beta1};
+use crate::api::{self, Protocol, SecretKeyRef, ValueFromSource, ValueType, v1alpha1, v1beta1};
 pub use report::{Cause, FieldError, FieldErrorKind, Report, Warning, WarningKind};
 pub use secrets::{InMemorySecrets, ResolveError, ResolvedSecrets, SecretLookup, SecretResolver};
 
@@ -47,7 +50,7 @@ impl Default for Settings {
 #[derive(Clone, Copy, Debug)]
 pub struct ClusterState<'a> {
     pub secrets: &'a ResolvedSecrets,
-    /// The names of the other TracePipelines.
+    /// The names of the existing TracePipelines (the validated one's own name is ignored).
     pub other_pipelines: &'a [String],
     /// How many TracePipelines exist already; set for CREATE only (SPEC §3.2 item 4).
     pub existing_pipelines: Option<usize>,
@@ -87,20 +90,83 @@ pub struct ParsedPipeline {
     pub spec: v1beta1::TracePipelineSpec,
 }
 
+/// The identity of an object, read without building the rest of it.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct Head<'a> {
+    #[serde(default, borrow)]
+    api_version: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    metadata: Option<HeadMetadata<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct HeadMetadata<'a> {
+    #[serde(default, borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    generate_name: Option<Cow<'a, str>>,
+}
+
+/// Just the spec of an object.
+#[derive(Deserialize)]
+struct SpecOf<S> {
+    spec: S,
+}
+
 /// Check a TracePipeline object (any served version) against its schema and read it.
 pub fn parse(object: &Value) -> Result<ParsedPipeline, Report> {
+    parse_with(
+        Head::deserialize(object).unwrap_or_default(),
+        |root| schema::check(object, root),
+        |version| match version {
+            ApiVersion::V1Beta1 => {
+                SpecOf::<v1beta1::TracePipelineSpec>::deserialize(object).map(|o| o.spec)
+            }
+            ApiVersion::V1Alpha1 => {
+                SpecOf::<v1alpha1::TracePipelineSpec>::deserialize(object).map(|o| o.spec.into())
+            }
+        },
+    )
+}
+
+/// [`parse`] for an object given as JSON text, as the webhook receives it: the text is read in
+/// passes (identity, schema, typed spec) without building a JSON tree.
+pub fn parse_json(text: &str) -> Result<ParsedPipeline, Report> {
+    fn read<'de, T: Deserialize<'de>>(text: &'de str) -> serde_json::Result<T> {
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        let value = T::deserialize(&mut deserializer)?;
+        deserializer.end()?;
+        Ok(value)
+    }
+    parse_with(
+        read::<Head<'_>>(text).unwrap_or_default(),
+        |root| schema::check(&mut serde_json::Deserializer::from_str(text), root),
+        |version| match version {
+            ApiVersion::V1Beta1 => read::<SpecOf<v1beta1::TracePipelineSpec>>(text).map(|o| o.spec),
+            ApiVersion::V1Alpha1 => {
+                read::<SpecOf<v1alpha1::TracePipelineSpec>>(text).map(|o| o.spec.into())
+            }
+        },
+    )
+}
+
+fn parse_with<E: std::fmt::Display>(
+    head: Head<'_>,
+    check: impl FnOnce(
+        &k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaProps,
+    ) -> Result<Vec<FieldError>, E>,
+    read_spec: impl FnOnce(ApiVersion) -> Result<v1beta1::TracePipelineSpec, E>,
+) -> Result<ParsedPipeline, Report> {
     let fail = |error: FieldError| Report {
         errors: vec![error],
         warnings: vec![],
     };
-    let api_version = object
-        .get("apiVersion")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let kind = object
-        .get("kind")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    let api_version = head.api_version.as_deref().unwrap_or_default();
+    let kind = head.kind.as_deref().unwrap_or_default();
     if kind != api::KIND {
         return Err(fail(
             FieldError::new(
@@ -137,14 +203,19 @@ pub fn parse(object: &Value) -> Result<ParsedPipeline, Report> {
             ));
         }
     };
-    let name = object
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let mut errors =
-        schema::check(object, version.name()).expect("both served versions have a schema");
-    if name.is_empty() && object.pointer("/metadata/generateName").is_none() {
+    let metadata = head.metadata.unwrap_or_default();
+    let name = metadata.name.as_deref().unwrap_or_default().to_string();
+    let root = schema::root(version.name()).expect("both served versions have a schema");
+    let internal = |err: E| {
+        fail(FieldError::new(
+            "",
+            FieldErrorKind::Internal,
+            err.to_string(),
+            Cause::Schema,
+        ))
+    };
+    let mut errors = check(root).map_err(internal)?;
+    if name.is_empty() && metadata.generate_name.is_none() {
         errors.insert(
             0,
             FieldError::new(
@@ -161,109 +232,107 @@ pub fn parse(object: &Value) -> Result<ParsedPipeline, Report> {
             warnings: vec![],
         });
     }
-    let spec = object.get("spec").cloned().unwrap_or_default();
-    let spec = match version {
-        ApiVersion::V1Beta1 => serde_json::from_value::<v1beta1::TracePipelineSpec>(spec),
-        ApiVersion::V1Alpha1 => {
-            serde_json::from_value::<v1alpha1::TracePipelineSpec>(spec).map(Into::into)
+    // The schema check accepts exactly what the types read, so this fails only on a bug; it is
+    // reported as an error rather than a panic.
+    let spec = read_spec(version).map_err(internal)?;
+    Ok(ParsedPipeline {
+        name,
+        version,
+        spec,
+    })
+}
+
+/// Which value of the spec a [`ValueField`] holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValueSlot {
+    Endpoint,
+    BasicUser,
+    BasicPassword,
+    OAuth2TokenUrl,
+    OAuth2ClientId,
+    OAuth2ClientSecret,
+    Header(usize),
+    Tls(tls::TlsField),
+}
+
+impl ValueSlot {
+    /// The field path as kubectl prints it.
+    pub fn path(self) -> String {
+        const OTLP: &str = "spec.output.otlp";
+        match self {
+            ValueSlot::Endpoint => format!("{OTLP}.endpoint"),
+            ValueSlot::BasicUser => format!("{OTLP}.authentication.basic.user"),
+            ValueSlot::BasicPassword => format!("{OTLP}.authentication.basic.password"),
+            ValueSlot::OAuth2TokenUrl => format!("{OTLP}.authentication.oauth2.tokenURL"),
+            ValueSlot::OAuth2ClientId => format!("{OTLP}.authentication.oauth2.clientID"),
+            ValueSlot::OAuth2ClientSecret => format!("{OTLP}.authentication.oauth2.clientSecret"),
+            ValueSlot::Header(index) => format!("{OTLP}.headers[{index}]"),
+            ValueSlot::Tls(field) => format!("{OTLP}.tls.{}", field.name()),
         }
-    };
-    match spec {
-        Ok(spec) => Ok(ParsedPipeline {
-            name,
-            version,
-            spec,
-        }),
-        // The schema check accepts exactly what the types read; reaching this is a bug, reported
-        // as an error rather than a panic.
-        Err(err) => Err(fail(FieldError::new(
-            "spec",
-            FieldErrorKind::Internal,
-            err.to_string(),
-            Cause::Schema,
-        ))),
+    }
+
+    /// The name the CEL messages use (`'endpoint' must have …`).
+    pub fn label(self) -> &'static str {
+        match self {
+            ValueSlot::Endpoint => "endpoint",
+            ValueSlot::BasicUser => "user",
+            ValueSlot::BasicPassword => "password",
+            ValueSlot::OAuth2TokenUrl => "tokenURL",
+            ValueSlot::OAuth2ClientId => "clientID",
+            ValueSlot::OAuth2ClientSecret => "clientSecret",
+            ValueSlot::Header(_) => "headers",
+            ValueSlot::Tls(field) => field.name(),
+        }
+    }
+
+    /// Whether the schema requires `value` or `valueFrom` (TLS material is optional).
+    pub fn required(self) -> bool {
+        !matches!(self, ValueSlot::Tls(_))
     }
 }
 
-/// A value field of the spec, with its path and whether the schema requires it to be set.
-pub struct ValueField {
-    pub path: String,
-    /// The name the CEL messages use (`'endpoint' must have …`).
-    pub label: &'static str,
-    pub required: bool,
-    pub value: ValueType,
-    pub tls: Option<tls::TlsField>,
+/// One value of the spec, inline or from a Secret, borrowed from the spec.
+#[derive(Clone, Copy, Debug)]
+pub struct ValueField<'a> {
+    pub slot: ValueSlot,
+    pub value: Option<&'a str>,
+    pub value_from: Option<&'a ValueFromSource>,
 }
 
-fn field(
-    path: impl Into<String>,
-    label: &'static str,
-    required: bool,
-    value: &ValueType,
-) -> ValueField {
-    ValueField {
-        path: path.into(),
-        label,
-        required,
-        value: value.clone(),
-        tls: None,
+impl<'a> ValueField<'a> {
+    fn of(slot: ValueSlot, value: &'a ValueType) -> Self {
+        ValueField {
+            slot,
+            value: value.value.as_deref(),
+            value_from: value.value_from.as_ref(),
+        }
     }
 }
 
 /// Every value (inline or from a Secret) of a spec, in spec order.
-pub fn value_fields(spec: &v1beta1::TracePipelineSpec) -> Vec<ValueField> {
-    const OTLP: &str = "spec.output.otlp";
+pub fn value_fields(spec: &v1beta1::TracePipelineSpec) -> Vec<ValueField<'_>> {
     let otlp = &spec.output.otlp;
-    let mut fields = vec![field(
-        format!("{OTLP}.endpoint"),
-        "endpoint",
-        true,
-        &otlp.endpoint,
-    )];
+    let mut fields = vec![ValueField::of(ValueSlot::Endpoint, &otlp.endpoint)];
     if let Some(auth) = &otlp.authentication {
         if let Some(basic) = &auth.basic {
-            fields.push(field(
-                format!("{OTLP}.authentication.basic.user"),
-                "user",
-                true,
-                &basic.user,
-            ));
-            fields.push(field(
-                format!("{OTLP}.authentication.basic.password"),
-                "password",
-                true,
-                &basic.password,
-            ));
+            fields.push(ValueField::of(ValueSlot::BasicUser, &basic.user));
+            fields.push(ValueField::of(ValueSlot::BasicPassword, &basic.password));
         }
         if let Some(oauth2) = &auth.oauth2 {
-            let base = format!("{OTLP}.authentication.oauth2");
-            fields.push(field(
-                format!("{base}.tokenURL"),
-                "tokenURL",
-                true,
-                &oauth2.token_url,
-            ));
-            fields.push(field(
-                format!("{base}.clientID"),
-                "clientID",
-                true,
-                &oauth2.client_id,
-            ));
-            fields.push(field(
-                format!("{base}.clientSecret"),
-                "clientSecret",
-                true,
+            fields.push(ValueField::of(ValueSlot::OAuth2TokenUrl, &oauth2.token_url));
+            fields.push(ValueField::of(ValueSlot::OAuth2ClientId, &oauth2.client_id));
+            fields.push(ValueField::of(
+                ValueSlot::OAuth2ClientSecret,
                 &oauth2.client_secret,
             ));
         }
     }
     for (index, header) in otlp.headers.iter().enumerate() {
-        fields.push(field(
-            format!("{OTLP}.headers[{index}]"),
-            "headers",
-            true,
-            &header.value_type(),
-        ));
+        fields.push(ValueField {
+            slot: ValueSlot::Header(index),
+            value: header.value.as_deref(),
+            value_from: header.value_from.as_ref(),
+        });
     }
     if let Some(tls_spec) = &otlp.tls {
         for (tls_field, value) in [
@@ -272,14 +341,7 @@ pub fn value_fields(spec: &v1beta1::TracePipelineSpec) -> Vec<ValueField> {
             (tls::TlsField::Key, &tls_spec.key),
         ] {
             if let Some(value) = value {
-                let mut f = field(
-                    format!("{OTLP}.tls.{}", tls_field.name()),
-                    tls_field.name(),
-                    false,
-                    value,
-                );
-                f.tls = Some(tls_field);
-                fields.push(f);
+                fields.push(ValueField::of(ValueSlot::Tls(tls_field), value));
             }
         }
     }
@@ -290,13 +352,13 @@ pub fn value_fields(spec: &v1beta1::TracePipelineSpec) -> Vec<ValueField> {
 pub fn secret_refs(spec: &v1beta1::TracePipelineSpec) -> Vec<SecretKeyRef> {
     value_fields(spec)
         .into_iter()
-        .filter_map(|f| f.value.value_from.map(|from| from.secret_key_ref))
+        .filter_map(|f| f.value_from.map(|from| from.secret_key_ref.clone()))
         .collect()
 }
 
 /// A value field's resolved text, or why it has none.
-enum Resolved {
-    Text(String),
+enum Resolved<'a> {
+    Text(&'a str),
     /// Not checkable: neither set, both set, or from a Secret outside a cluster-state check.
     Unchecked,
     /// From a Secret that could not be read; the error is already reported.
@@ -318,39 +380,39 @@ pub fn validate(pipeline: &ParsedPipeline, ctx: &Context<'_>) -> Report {
             kind: WarningKind::DeprecatedVersion,
         });
     }
-    check_cel_rules(spec, &mut report);
+    let fields = value_fields(spec);
+    check_cel_rules(spec, &fields, &mut report);
 
-    let mut resolved = Vec::new();
-    for field in value_fields(spec) {
-        let text = resolve(&field, ctx, &mut report);
-        resolved.push((field, text));
-    }
-    let text_of = |path_suffix: &str| {
+    let resolved: Vec<(ValueField<'_>, Resolved<'_>)> = fields
+        .iter()
+        .map(|field| (*field, resolve(field, ctx, &mut report)))
+        .collect();
+    let text_of = |slot: ValueSlot| {
         resolved.iter().find_map(|(f, text)| match text {
-            Resolved::Text(text) if f.path.ends_with(path_suffix) => Some(text.as_str()),
+            Resolved::Text(text) if f.slot == slot => Some(*text),
             _ => None,
         })
     };
 
-    if let Some((endpoint_field, Resolved::Text(endpoint))) = resolved.first()
+    if let Some(endpoint) = text_of(ValueSlot::Endpoint)
         && let Err(problem) = endpoint::check(endpoint, protocol, oauth2.is_some(), tls_insecure)
     {
         let mut error = FieldError::new(
-            &endpoint_field.path,
+            ValueSlot::Endpoint.path(),
             FieldErrorKind::Invalid,
             format!("OTLP output endpoint invalid: {problem}"),
             Cause::EndpointInvalid,
         );
-        if endpoint_field.value.value_from.is_none() {
+        if otlp.endpoint.value_from.is_none() {
             error = error.with_value(report::quote(endpoint));
         }
         report.errors.push(error);
     }
 
     let material = tls::TlsMaterial {
-        ca: text_of(".tls.ca"),
-        cert: text_of(".tls.cert"),
-        key: text_of(".tls.key"),
+        ca: text_of(ValueSlot::Tls(tls::TlsField::Ca)),
+        cert: text_of(ValueSlot::Tls(tls::TlsField::Cert)),
+        key: text_of(ValueSlot::Tls(tls::TlsField::Key)),
     };
     let findings = tls::check(material, ctx.now);
     for (tls_field, problem) in findings.problems {
@@ -360,7 +422,7 @@ pub fn validate(pipeline: &ParsedPipeline, ctx: &Context<'_>) -> Report {
             Cause::TlsConfigurationInvalid
         };
         report.errors.push(FieldError::new(
-            format!("spec.output.otlp.tls.{}", tls_field.name()),
+            ValueSlot::Tls(tls_field).path(),
             FieldErrorKind::Invalid,
             problem.to_string(),
             cause,
@@ -369,8 +431,8 @@ pub fn validate(pipeline: &ParsedPipeline, ctx: &Context<'_>) -> Report {
     for (tls_field, date, not_after) in findings.expiring {
         report.warnings.push(Warning {
             message: format!(
-                "spec.output.otlp.tls.{}: TLS certificate is about to expire, configured certificate is valid until {date}; renew it",
-                tls_field.name()
+                "{}: TLS certificate is about to expire, configured certificate is valid until {date}; renew it",
+                ValueSlot::Tls(tls_field).path()
             ),
             kind: WarningKind::CertificateExpiresSoon { not_after },
         });
@@ -390,22 +452,30 @@ pub fn validate(pipeline: &ParsedPipeline, ctx: &Context<'_>) -> Report {
 }
 
 /// The CEL rules of SPEC §3.1, with the CRD's messages.
-fn check_cel_rules(spec: &v1beta1::TracePipelineSpec, report: &mut Report) {
+fn check_cel_rules(
+    spec: &v1beta1::TracePipelineSpec,
+    fields: &[ValueField<'_>],
+    report: &mut Report,
+) {
     let otlp = &spec.output.otlp;
     let object_error = |path: &str, message: &str| {
         FieldError::new(path, FieldErrorKind::Invalid, message, Cause::Schema)
             .with_value(report::quote("object"))
     };
-    for field in value_fields(spec) {
-        let value = &field.value;
-        if value.value.is_some() && value.value_from.is_some() {
+    for field in fields {
+        if field.value.is_some() && field.value_from.is_some() {
             report.errors.push(object_error(
-                &field.path,
+                &field.slot.path(),
                 "Only one of 'value' or 'valueFrom' can be set",
             ));
-        } else if field.required && value.value.is_none() && value.value_from.is_none() {
-            let message = format!("'{}' must have 'value' or 'valueFrom' set", field.label);
-            report.errors.push(object_error(&field.path, &message));
+        } else if field.slot.required() && field.value.is_none() && field.value_from.is_none() {
+            let message = format!(
+                "'{}' must have 'value' or 'valueFrom' set",
+                field.slot.label()
+            );
+            report
+                .errors
+                .push(object_error(&field.slot.path(), &message));
         }
     }
     if otlp.path.as_deref().is_some_and(|p| !p.is_empty()) && otlp.protocol != Some(Protocol::Http)
@@ -475,22 +545,22 @@ fn is_url(value: &str) -> bool {
     }
 }
 
-fn resolve(field: &ValueField, ctx: &Context<'_>, report: &mut Report) -> Resolved {
-    match (&field.value.value, &field.value.value_from) {
-        (Some(text), None) => Resolved::Text(text.clone()),
+fn resolve<'a>(field: &ValueField<'a>, ctx: &Context<'a>, report: &mut Report) -> Resolved<'a> {
+    match (field.value, field.value_from) {
+        (Some(text), None) => Resolved::Text(text),
         (None, Some(from)) => {
             let Some(cluster) = ctx.cluster else {
                 return Resolved::Unchecked;
             };
             let reference = &from.secret_key_ref;
-            let path = format!("{}.valueFrom.secretKeyRef", field.path);
+            let path = || format!("{}.valueFrom.secretKeyRef", field.slot.path());
             match cluster.secrets.value(reference) {
-                Ok(text) => Resolved::Text(text.to_string()),
+                Ok(text) => Resolved::Text(text),
                 Err(err @ ResolveError::SecretNotFound { .. })
                     if ctx.settings.secret_ref_policy == SecretRefPolicy::Warn =>
                 {
                     report.warnings.push(Warning {
-                        message: format!("{path}: {err}"),
+                        message: format!("{}: {err}", path()),
                         kind: WarningKind::SecretMissing,
                     });
                     Resolved::Failed
@@ -509,7 +579,7 @@ fn resolve(field: &ValueField, ctx: &Context<'_>, report: &mut Report) -> Resolv
                     };
                     report
                         .errors
-                        .push(FieldError::new(path, kind, err.to_string(), cause));
+                        .push(FieldError::new(path(), kind, err.to_string(), cause));
                     Resolved::Failed
                 }
             }

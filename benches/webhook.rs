@@ -1,0 +1,315 @@
+//! Webhook throughput and latency over TLS with keep-alive, next to a baseline server on the same
+//! TLS stack that answers every request with a fixed AdmissionReview.
+//!
+//! `cargo bench --bench webhook` (options: `-- --rounds N --seconds S`). Results go to
+//! BENCHMARKS.md.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::routing::post;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use rustls_pki_types::{CertificateDer, ServerName, pem::PemObject};
+use serde_json::json;
+use telemetry_manager::admission::{Admission, AdmissionCluster, server};
+use telemetry_manager::metrics::Metrics;
+use telemetry_manager::tls::{self, CertStore, self_signed::CertificateAuthority};
+use telemetry_manager::validation::{InMemorySecrets, SecretLookup, SecretResolver, Settings};
+use tokio_util::sync::CancellationToken;
+
+const PATH: &str = "/validate-telemetry-kyma-project-io-v1beta1-tracepipeline";
+const CONNECTIONS: usize = 4;
+
+struct MemoryCluster(InMemorySecrets);
+
+impl SecretResolver for MemoryCluster {
+    async fn lookup(&self, namespace: &str, name: &str) -> SecretLookup {
+        self.0.lookup(namespace, name).await
+    }
+}
+
+impl AdmissionCluster for MemoryCluster {
+    async fn pipeline_names(&self) -> Result<Vec<String>, String> {
+        Ok(vec!["existing-a".into(), "existing-b".into()])
+    }
+}
+
+/// A CREATE of a realistic pipeline: HTTP with basic auth from a Secret and a header.
+fn review_body() -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "705ab4f5-6393-11e8-b7cc-42010a800002",
+            "kind": {"group": "telemetry.kyma-project.io", "version": "v1beta1", "kind": "TracePipeline"},
+            "resource": {"group": "telemetry.kyma-project.io", "version": "v1beta1", "resource": "tracepipelines"},
+            "name": "backend",
+            "operation": "CREATE",
+            "userInfo": {"username": "admin"},
+            "object": {
+                "apiVersion": "telemetry.kyma-project.io/v1beta1",
+                "kind": "TracePipeline",
+                "metadata": {"name": "backend"},
+                "spec": {"output": {"otlp": {
+                    "protocol": "http",
+                    "endpoint": {"value": "https://otlp.backend.example.com"},
+                    "path": "/otlp/v1/traces",
+                    "authentication": {"basic": {
+                        "user": {"valueFrom": {"secretKeyRef": {"name": "creds", "namespace": "observability", "key": "user"}}},
+                        "password": {"valueFrom": {"secretKeyRef": {"name": "creds", "namespace": "observability", "key": "password"}}}
+                    }},
+                    "headers": [{"name": "X-Tenant", "prefix": "tenant", "value": "42"}]
+                }}}
+            },
+            "oldObject": null,
+            "dryRun": false
+        }
+    }))
+    .unwrap()
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+struct Server {
+    addr: std::net::SocketAddr,
+    shutdown: CancellationToken,
+}
+
+async fn start(router: Router, store: Arc<CertStore>) -> Server {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let shutdown = CancellationToken::new();
+    tokio::spawn(server::serve_https(
+        listener,
+        tls::server_config(store),
+        router,
+        server::Limits::default(),
+        shutdown.clone(),
+    ));
+    Server { addr, shutdown }
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+async fn connect(addr: std::net::SocketAddr, ca_pem: &str) -> Sender {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.set_nodelay(true).unwrap();
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
+        .await
+        .unwrap();
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    sender
+}
+
+async fn call(sender: &mut Sender, body: &Bytes) {
+    sender.ready().await.unwrap();
+    let request = http::Request::post(format!("{PATH}?timeout=10s"))
+        .header("host", "127.0.0.1")
+        .header("content-type", "application/json")
+        .body(Full::new(body.clone()))
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let answer = response.into_body().collect().await.unwrap().to_bytes();
+    assert!(answer.starts_with(b"{\"apiVersion\":\"admission.k8s.io/v1\""));
+}
+
+/// Closed loop: every connection sends back to back for `duration`; returns requests per second.
+async fn throughput(
+    addr: std::net::SocketAddr,
+    ca_pem: &str,
+    body: Bytes,
+    duration: Duration,
+) -> f64 {
+    let deadline = Instant::now() + duration;
+    let mut tasks = Vec::new();
+    for _ in 0..CONNECTIONS {
+        let mut sender = connect(addr, ca_pem).await;
+        let body = body.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut done = 0u64;
+            while Instant::now() < deadline {
+                call(&mut sender, &body).await;
+                done += 1;
+            }
+            done
+        }));
+    }
+    let mut total = 0;
+    for task in tasks {
+        total += task.await.unwrap();
+    }
+    total as f64 / duration.as_secs_f64()
+}
+
+struct Latency {
+    p50_ms: f64,
+    p99_ms: f64,
+    p999_ms: f64,
+    /// How late the 99th percentile request was sent against its schedule: near zero means the
+    /// rate was held and the latencies hide no queueing.
+    lag_p99_ms: f64,
+    requests: usize,
+}
+
+/// Open loop at `rate` requests/s spread over the connections; latency from send to answer.
+async fn latency_at(
+    addr: std::net::SocketAddr,
+    ca_pem: &str,
+    body: Bytes,
+    rate: u32,
+    duration: Duration,
+) -> Latency {
+    let per_connection = Duration::from_secs_f64(CONNECTIONS as f64 / rate as f64);
+    let mut tasks = Vec::new();
+    for index in 0..CONNECTIONS {
+        let mut sender = connect(addr, ca_pem).await;
+        let body = body.clone();
+        tasks.push(tokio::spawn(async move {
+            let start = Instant::now() + per_connection.mul_f64(index as f64 / CONNECTIONS as f64);
+            let mut ticks = tokio::time::interval_at(start.into(), per_connection);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            let end = start + duration;
+            let mut samples = Vec::new();
+            loop {
+                let due = ticks.tick().await.into_std();
+                if due >= end {
+                    break;
+                }
+                let sent = Instant::now();
+                call(&mut sender, &body).await;
+                samples.push((sent.elapsed(), sent.saturating_duration_since(due)));
+            }
+            samples
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut lags = Vec::new();
+    for task in tasks {
+        for (latency, lag) in task.await.unwrap() {
+            latencies.push(latency);
+            lags.push(lag);
+        }
+    }
+    latencies.sort();
+    lags.sort();
+    let pick = |v: &[Duration], q: f64| {
+        v[((v.len() as f64 * q) as usize).min(v.len() - 1)].as_secs_f64() * 1000.0
+    };
+    Latency {
+        p50_ms: pick(&latencies, 0.50),
+        p99_ms: pick(&latencies, 0.99),
+        p999_ms: pick(&latencies, 0.999),
+        lag_p99_ms: pick(&lags, 0.99),
+        requests: latencies.len(),
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn main() {
+    let arg = |name: &str, default: u64| -> u64 {
+        std::env::args()
+            .skip_while(|a| a != name)
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(default)
+    };
+    let rounds = arg("--rounds", 10) as usize;
+    let seconds = arg("--seconds", 5);
+    tls::install_crypto_provider();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let ca = CertificateAuthority::generate(unix_now()).unwrap();
+        let (serving, _) = ca.issue(&["localhost".into()], &["127.0.0.1".parse().unwrap()], unix_now()).unwrap();
+        let store = CertStore::new();
+        store.replace(serving);
+
+        let mut secrets = InMemorySecrets::default();
+        secrets.insert(
+            "observability",
+            "creds",
+            [("user".to_string(), b"tenant".to_vec()), ("password".to_string(), b"s3cret".to_vec())].into(),
+        );
+        let admission = Arc::new(Admission::new(MemoryCluster(secrets), Settings::default()));
+        let webhook = start(server::router(admission, Metrics::new()), store.clone()).await;
+
+        let fixed = Bytes::from_static(
+            br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"705ab4f5-6393-11e8-b7cc-42010a800002","allowed":true}}"#,
+        );
+        let baseline_router = Router::new().route(
+            PATH,
+            post(move |_body: Bytes| {
+                let fixed = fixed.clone();
+                async move { ([(http::header::CONTENT_TYPE, "application/json")], fixed) }
+            }),
+        );
+        let baseline = start(baseline_router, store).await;
+        let body = Bytes::from(review_body());
+        let ca_pem = ca.cert_pem.clone();
+
+        // Warm up both servers (connections, allocator, caches).
+        throughput(webhook.addr, &ca_pem, body.clone(), Duration::from_secs(1)).await;
+        throughput(baseline.addr, &ca_pem, body.clone(), Duration::from_secs(1)).await;
+
+        // Short alternating rounds, so that drift in a shared machine's speed hits both alike.
+        let (mut webhook_rps, mut baseline_rps, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            let w = throughput(webhook.addr, &ca_pem, body.clone(), Duration::from_secs(1)).await;
+            let b = throughput(baseline.addr, &ca_pem, body.clone(), Duration::from_secs(1)).await;
+            webhook_rps.push(w);
+            baseline_rps.push(b);
+            ratios.push(w / b);
+        }
+        let duration = Duration::from_secs(seconds);
+        let webhook_latency = latency_at(webhook.addr, &ca_pem, body.clone(), 1000, duration).await;
+        let baseline_latency = latency_at(baseline.addr, &ca_pem, body.clone(), 1000, duration).await;
+
+        println!("webhook benchmark: {CONNECTIONS} keep-alive TLS 1.3 connections over 127.0.0.1; throughput: median of {rounds} alternating 1 s rounds; latency: {seconds} s at 1,000 requests/s");
+        println!();
+        println!("| server | requests/s (median) | p50 at 1,000/s (ms) | p99 (ms) | p99.9 (ms) | send lag p99 (ms) | requests at 1,000/s |");
+        println!("|---|---|---|---|---|---|---|");
+        for (name, rps, l) in [
+            ("telemetry-manager validating webhook", median(webhook_rps), webhook_latency),
+            ("baseline: fixed AdmissionReview", median(baseline_rps), baseline_latency),
+        ] {
+            println!(
+                "| {name} | {rps:.0} | {:.3} | {:.3} | {:.3} | {:.3} | {} |",
+                l.p50_ms, l.p99_ms, l.p999_ms, l.lag_p99_ms, l.requests
+            );
+        }
+        println!();
+        println!("throughput ratio webhook/baseline (median of per-round ratios): {:.2}", median(ratios));
+        webhook.shutdown.cancel();
+        baseline.shutdown.cancel();
+    });
+}
