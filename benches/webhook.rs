@@ -138,12 +138,35 @@ async fn call(sender: &mut Sender, body: &Bytes) {
 }
 
 /// Closed loop: every connection sends back to back for `duration`; returns requests per second.
+/// CPU time used by this process (all threads, user and system), from /proc/self/stat.
+fn process_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // USER_HZ is 100 on Linux.
+    Duration::from_millis(ticks * 10)
+}
+
+struct Throughput {
+    requests_per_second: f64,
+    /// Process CPU (client and server, which share the process) per request.
+    cpu_per_request: Duration,
+}
+
+/// Closed loop: every connection sends back to back for `duration`.
 async fn throughput(
     addr: std::net::SocketAddr,
     ca_pem: &str,
     body: Bytes,
     duration: Duration,
-) -> f64 {
+) -> Throughput {
+    let cpu_before = process_cpu();
     let deadline = Instant::now() + duration;
     let mut tasks = Vec::new();
     for _ in 0..CONNECTIONS {
@@ -162,7 +185,10 @@ async fn throughput(
     for task in tasks {
         total += task.await.unwrap();
     }
-    total as f64 / duration.as_secs_f64()
+    Throughput {
+        requests_per_second: total as f64 / duration.as_secs_f64(),
+        cpu_per_request: (process_cpu() - cpu_before) / total.max(1) as u32,
+    }
 }
 
 struct Latency {
@@ -283,12 +309,17 @@ fn main() {
 
         // Short alternating rounds, so that drift in a shared machine's speed hits both alike.
         let (mut webhook_rps, mut baseline_rps, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut webhook_cpu, mut baseline_cpu, mut cpu_ratios) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..rounds {
             let w = throughput(webhook.addr, &ca_pem, body.clone(), Duration::from_secs(1)).await;
             let b = throughput(baseline.addr, &ca_pem, body.clone(), Duration::from_secs(1)).await;
-            webhook_rps.push(w);
-            baseline_rps.push(b);
-            ratios.push(w / b);
+            webhook_rps.push(w.requests_per_second);
+            baseline_rps.push(b.requests_per_second);
+            ratios.push(w.requests_per_second / b.requests_per_second);
+            let (wc, bc) = (w.cpu_per_request.as_secs_f64() * 1e6, b.cpu_per_request.as_secs_f64() * 1e6);
+            webhook_cpu.push(wc);
+            baseline_cpu.push(bc);
+            cpu_ratios.push(bc / wc);
         }
         let duration = Duration::from_secs(seconds);
         let webhook_latency = latency_at(webhook.addr, &ca_pem, body.clone(), 1000, duration).await;
@@ -296,19 +327,20 @@ fn main() {
 
         println!("webhook benchmark: {CONNECTIONS} keep-alive TLS 1.3 connections over 127.0.0.1; throughput: median of {rounds} alternating 1 s rounds; latency: {seconds} s at 1,000 requests/s");
         println!();
-        println!("| server | requests/s (median) | p50 at 1,000/s (ms) | p99 (ms) | p99.9 (ms) | send lag p99 (ms) | requests at 1,000/s |");
-        println!("|---|---|---|---|---|---|---|");
-        for (name, rps, l) in [
-            ("telemetry-manager validating webhook", median(webhook_rps), webhook_latency),
-            ("baseline: fixed AdmissionReview", median(baseline_rps), baseline_latency),
+        println!("| server | requests/s (median) | CPU µs/request, client included (median) | p50 at 1,000/s (ms) | p99 (ms) | p99.9 (ms) | send lag p99 (ms) | requests at 1,000/s |");
+        println!("|---|---|---|---|---|---|---|---|");
+        for (name, rps, cpu, l) in [
+            ("telemetry-manager validating webhook", median(webhook_rps), median(webhook_cpu), webhook_latency),
+            ("baseline: fixed AdmissionReview", median(baseline_rps), median(baseline_cpu), baseline_latency),
         ] {
             println!(
-                "| {name} | {rps:.0} | {:.3} | {:.3} | {:.3} | {:.3} | {} |",
+                "| {name} | {rps:.0} | {cpu:.1} | {:.3} | {:.3} | {:.3} | {:.3} | {} |",
                 l.p50_ms, l.p99_ms, l.p999_ms, l.lag_p99_ms, l.requests
             );
         }
         println!();
         println!("throughput ratio webhook/baseline (median of per-round ratios): {:.2}", median(ratios));
+        println!("CPU-cost ratio baseline/webhook (median of per-round ratios): {:.2}", median(cpu_ratios));
         webhook.shutdown.cancel();
         baseline.shutdown.cancel();
     });
