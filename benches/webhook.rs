@@ -1,8 +1,8 @@
 //! Webhook throughput and latency over TLS with keep-alive, next to a baseline server on the same
 //! TLS stack that answers every request with a fixed AdmissionReview.
 //!
-//! `cargo bench --bench webhook` (options: `-- --rounds N --seconds S`). Results go to
-//! BENCHMARKS.md.
+//! `cargo bench --bench webhook` (options: `-- --rounds N --seconds S --operation CREATE|DELETE`).
+//! Results go to BENCHMARKS.md.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -268,6 +268,10 @@ fn main() {
             .unwrap_or(default)
     };
     let rounds = arg("--rounds", 10) as usize;
+    let operation = std::env::args()
+        .skip_while(|a| a != "--operation")
+        .nth(1)
+        .unwrap_or_else(|| "CREATE".to_string());
     let seconds = arg("--seconds", 5);
     tls::install_crypto_provider();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -300,9 +304,12 @@ fn main() {
             }),
         );
         let baseline = start(baseline_router, store).await;
-        let body = Bytes::from(review_body());
+        // `--operation DELETE` measures the HTTP, TLS and review handling without validation.
+        let body = Bytes::from(String::from_utf8(review_body()).unwrap().replace("\"CREATE\"", &format!("\"{operation}\"")));
         let ca_pem = ca.cert_pem.clone();
 
+        println!("webhook benchmark ({operation}): {CONNECTIONS} keep-alive TLS 1.3 connections over 127.0.0.1; throughput: median of {rounds} alternating 1 s rounds; latency: {seconds} s at 1,000 requests/s");
+        println!();
         // Warm up both servers (connections, allocator, caches).
         throughput(webhook.addr, &ca_pem, body.clone(), Duration::from_secs(1)).await;
         throughput(baseline.addr, &ca_pem, body.clone(), Duration::from_secs(1)).await;
@@ -320,12 +327,15 @@ fn main() {
             webhook_cpu.push(wc);
             baseline_cpu.push(bc);
             cpu_ratios.push(bc / wc);
+            println!(
+                "round: webhook {:.0}/s {wc:.1} µs CPU/request, baseline {:.0}/s {bc:.1} µs CPU/request",
+                w.requests_per_second, b.requests_per_second
+            );
         }
         let duration = Duration::from_secs(seconds);
         let webhook_latency = latency_at(webhook.addr, &ca_pem, body.clone(), 1000, duration).await;
         let baseline_latency = latency_at(baseline.addr, &ca_pem, body.clone(), 1000, duration).await;
 
-        println!("webhook benchmark: {CONNECTIONS} keep-alive TLS 1.3 connections over 127.0.0.1; throughput: median of {rounds} alternating 1 s rounds; latency: {seconds} s at 1,000 requests/s");
         println!();
         println!("| server | requests/s (median) | CPU µs/request, client included (median) | p50 at 1,000/s (ms) | p99 (ms) | p99.9 (ms) | send lag p99 (ms) | requests at 1,000/s |");
         println!("|---|---|---|---|---|---|---|---|");

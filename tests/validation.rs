@@ -770,7 +770,7 @@ fn secret_refs_lists_every_reference() {
     let parsed = validation::parse(&object).unwrap();
     let refs: Vec<(String, String, String)> = validation::secret_refs(&parsed.spec)
         .into_iter()
-        .map(|r| (r.namespace, r.name, r.key))
+        .map(|r| (r.namespace.clone(), r.name.clone(), r.key.clone()))
         .collect();
     assert_eq!(
         refs,

@@ -183,7 +183,7 @@ impl<C: AdmissionCluster> Admission<C> {
         let gathered = tokio::time::timeout(deadline, async {
             let names = self.cluster.pipeline_names().await?;
             let secrets =
-                ResolvedSecrets::resolve(&validation::secret_refs(&pipeline.spec), &self.cluster)
+                ResolvedSecrets::resolve(validation::secret_refs(&pipeline.spec), &self.cluster)
                     .await;
             Ok::<_, String>((names, secrets))
         })

@@ -74,7 +74,7 @@ pub async fn validate_documents(
             Err(report) => report,
             Ok(pipeline) => {
                 let refs = validation::secret_refs(&pipeline.spec);
-                let resolved = ResolvedSecrets::resolve(&refs, &secrets).await;
+                let resolved = ResolvedSecrets::resolve(refs, &secrets).await;
                 let others: Vec<String> = admitted
                     .iter()
                     .filter(|n| **n != pipeline.name)

@@ -349,10 +349,10 @@ pub fn value_fields(spec: &v1beta1::TracePipelineSpec) -> Vec<ValueField<'_>> {
 }
 
 /// Every Secret reference of a spec: what must be looked up before [`validate`].
-pub fn secret_refs(spec: &v1beta1::TracePipelineSpec) -> Vec<SecretKeyRef> {
+pub fn secret_refs(spec: &v1beta1::TracePipelineSpec) -> Vec<&SecretKeyRef> {
     value_fields(spec)
         .into_iter()
-        .filter_map(|f| f.value_from.map(|from| from.secret_key_ref.clone()))
+        .filter_map(|f| f.value_from.map(|from| &from.secret_key_ref))
         .collect()
 }
 

@@ -175,7 +175,8 @@ impl<'de> Visitor<'de> for Check<'_, '_, '_> {
         let errors = self.errors;
         let path = self.path;
         let required = schema.required.as_deref().unwrap_or_default();
-        let mut seen = vec![false; required.len()];
+        // A bit per required field (the schema has far fewer than 64 per object).
+        let mut seen: u64 = 0;
         while let Some(key) = map.next_key_seed(Key)? {
             let key = key.as_ref();
             if self.ignored.contains(&key) {
@@ -220,10 +221,14 @@ impl<'de> Visitor<'de> for Check<'_, '_, '_> {
             if let (Presence::Present, Some(index)) =
                 (presence, required.iter().position(|r| r == key))
             {
-                seen[index] = true;
+                seen |= 1 << (index % 64);
             }
         }
-        for (name, _) in required.iter().zip(&seen).filter(|(_, seen)| !**seen) {
+        for (_, name) in required
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| seen & (1 << (i % 64)) == 0)
+        {
             let path = Path::Field(&path, name).render();
             errors.push(FieldError::new(
                 path,

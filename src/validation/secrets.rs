@@ -90,10 +90,23 @@ impl fmt::Display for ResolveError {
     }
 }
 
+/// Secrets by namespace, then name; looked up with borrowed names.
+type ByNamespace<T> = BTreeMap<String, BTreeMap<String, T>>;
+
+fn get<'a, T>(map: &'a ByNamespace<T>, namespace: &str, name: &str) -> Option<&'a T> {
+    map.get(namespace).and_then(|names| names.get(name))
+}
+
+fn put<T>(map: &mut ByNamespace<T>, namespace: &str, name: &str, value: T) {
+    map.entry(namespace.to_string())
+        .or_default()
+        .insert(name.to_string(), value);
+}
+
 /// The outcome of looking up every Secret a pipeline references.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ResolvedSecrets {
-    secrets: BTreeMap<(String, String), SecretLookup>,
+    secrets: ByNamespace<SecretLookup>,
 }
 
 impl ResolvedSecrets {
@@ -104,42 +117,46 @@ impl ResolvedSecrets {
     ) -> Self {
         let mut resolved = ResolvedSecrets::default();
         for r in refs {
-            let id = (r.namespace.clone(), r.name.clone());
-            if let std::collections::btree_map::Entry::Vacant(slot) = resolved.secrets.entry(id) {
-                slot.insert(resolver.lookup(&r.namespace, &r.name).await);
+            if get(&resolved.secrets, &r.namespace, &r.name).is_none() {
+                let lookup = resolver.lookup(&r.namespace, &r.name).await;
+                put(&mut resolved.secrets, &r.namespace, &r.name, lookup);
             }
         }
         resolved
     }
 
     pub fn insert(&mut self, namespace: &str, name: &str, lookup: SecretLookup) {
-        self.secrets
-            .insert((namespace.to_string(), name.to_string()), lookup);
+        put(&mut self.secrets, namespace, name, lookup);
     }
 
     /// The text value a reference points to.
     pub fn value(&self, r: &SecretKeyRef) -> Result<&str, ResolveError> {
-        let namespace = r.namespace.clone();
-        let name = r.name.clone();
-        match self.secrets.get(&(r.namespace.clone(), r.name.clone())) {
-            None => Err(ResolveError::NotLookedUp { namespace, name }),
-            Some(SecretLookup::NotFound) => Err(ResolveError::SecretNotFound { namespace, name }),
+        let namespace = || r.namespace.clone();
+        let name = || r.name.clone();
+        match get(&self.secrets, &r.namespace, &r.name) {
+            None => Err(ResolveError::NotLookedUp {
+                namespace: namespace(),
+                name: name(),
+            }),
+            Some(SecretLookup::NotFound) => Err(ResolveError::SecretNotFound {
+                namespace: namespace(),
+                name: name(),
+            }),
             Some(SecretLookup::Failed(reason)) => Err(ResolveError::LookupFailed {
-                namespace,
-                name,
+                namespace: namespace(),
+                name: name(),
                 reason: reason.clone(),
             }),
             Some(SecretLookup::Found(data)) => {
-                let key = r.key.clone();
                 let bytes = data.get(&r.key).ok_or_else(|| ResolveError::KeyNotFound {
-                    namespace: namespace.clone(),
-                    name: name.clone(),
-                    key: key.clone(),
+                    namespace: namespace(),
+                    name: name(),
+                    key: r.key.clone(),
                 })?;
                 std::str::from_utf8(bytes).map_err(|_| ResolveError::NotUtf8 {
-                    namespace,
-                    name,
-                    key,
+                    namespace: namespace(),
+                    name: name(),
+                    key: r.key.clone(),
                 })
             }
         }
@@ -149,19 +166,18 @@ impl ResolvedSecrets {
 /// Secrets held in memory, e.g. read from manifests by the CLI.
 #[derive(Clone, Debug, Default)]
 pub struct InMemorySecrets {
-    secrets: BTreeMap<(String, String), BTreeMap<String, Vec<u8>>>,
+    secrets: ByNamespace<BTreeMap<String, Vec<u8>>>,
 }
 
 impl InMemorySecrets {
     pub fn insert(&mut self, namespace: &str, name: &str, data: BTreeMap<String, Vec<u8>>) {
-        self.secrets
-            .insert((namespace.to_string(), name.to_string()), data);
+        put(&mut self.secrets, namespace, name, data);
     }
 }
 
 impl SecretResolver for InMemorySecrets {
     async fn lookup(&self, namespace: &str, name: &str) -> SecretLookup {
-        match self.secrets.get(&(namespace.to_string(), name.to_string())) {
+        match get(&self.secrets, namespace, name) {
             Some(data) => SecretLookup::Found(data.clone()),
             None => SecretLookup::NotFound,
         }
