@@ -7,10 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, RawQuery, Request};
+use axum::extract::Request;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -57,14 +55,10 @@ pub fn router<C: AdmissionCluster>(admission: Arc<Admission<C>>, metrics: Arc<Me
         let metrics = metrics.clone();
         router = router.route(
             &endpoint.path(),
-            post(move |query: RawQuery, headers: HeaderMap, body: Bytes| {
-                handle(admission, metrics, endpoint, query, headers, body)
-            }),
+            post(move |request: Request| handle(admission, metrics, endpoint, request)),
         );
     }
     router
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::from_fn(request_deadline))
 }
 
 /// The deadline the API server gave, from `?timeout=10s`, capped at [`MAX_TIMEOUT`].
@@ -78,19 +72,6 @@ fn timeout_of(query: Option<&str>) -> Duration {
         .min(MAX_TIMEOUT)
 }
 
-/// Bound the whole request, body upload included, by the API server's deadline.
-async fn request_deadline(request: Request, next: Next) -> Response {
-    let deadline = timeout_of(request.uri().query());
-    match tokio::time::timeout(deadline, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => (
-            StatusCode::REQUEST_TIMEOUT,
-            format!("the request did not complete within {deadline:?}\n"),
-        )
-            .into_response(),
-    }
-}
-
 fn is_json(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
@@ -99,15 +80,16 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
 }
 
+/// Answer one admission request. The API server's deadline bounds the body upload and the
+/// cluster reads of the decision.
 async fn handle<C: AdmissionCluster>(
     admission: Arc<Admission<C>>,
     metrics: Arc<Metrics>,
     endpoint: Endpoint,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Request,
 ) -> Response {
     let started = Instant::now();
+    let deadline = timeout_of(request.uri().query());
     let webhook = endpoint.kind.name();
     let record = |operation: &str, allowed: &str, code: u16| {
         metrics
@@ -119,7 +101,7 @@ async fn handle<C: AdmissionCluster>(
             .with_label_values(&[webhook])
             .observe(started.elapsed().as_secs_f64());
     };
-    if !is_json(&headers) {
+    if !is_json(request.headers()) {
         record("", "false", 415);
         return (
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -127,6 +109,34 @@ async fn handle<C: AdmissionCluster>(
         )
             .into_response();
     }
+    let upload = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES);
+    let body = match tokio::time::timeout(deadline, upload).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(err)) => {
+            let too_large = err
+                .into_inner()
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some();
+            let (code, message) = if too_large {
+                (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("the request body exceeds {MAX_BODY_BYTES} bytes\n"),
+                )
+            } else {
+                (
+                    StatusCode::BAD_REQUEST,
+                    "the request body could not be read\n".to_string(),
+                )
+            };
+            record("", "false", code.as_u16());
+            return (code, message).into_response();
+        }
+        Err(_) => {
+            record("", "false", 408);
+            let message = format!("the request body did not arrive within {deadline:?}\n");
+            return (StatusCode::REQUEST_TIMEOUT, message).into_response();
+        }
+    };
     let review = match review::decode(&body) {
         Ok(review) => review,
         Err(err) => {
@@ -135,8 +145,8 @@ async fn handle<C: AdmissionCluster>(
         }
     };
     // Leave a tenth of the deadline to answer before the API server gives up.
-    let deadline = timeout_of(query.as_deref()).mul_f64(0.9);
-    let decision = admission.decide(endpoint, &review.request, deadline).await;
+    let remaining = deadline.saturating_sub(started.elapsed()).mul_f64(0.9);
+    let decision = admission.decide(endpoint, &review.request, remaining).await;
     let code = decision.status.as_ref().and_then(|s| s.code).unwrap_or(200);
     record(
         review.request.operation.as_str(),
