@@ -1,6 +1,9 @@
 //! Certificate management: the self-managed CA against a mocked API server (tower-test: each step
 //! asserts the request and answers as the API server would), and file reloading.
 
+use std::sync::Arc;
+
+use rustls::client::danger::ServerCertVerifier;
 use std::time::Duration;
 
 use http::{Method, Request, Response};
@@ -430,4 +433,90 @@ fn files_reload_on_kubernetes_symlink_swap_and_keep_the_old_pair_when_broken() {
     assert!(matches!(files.reload(&store), Reload::Rejected(_)));
     assert_eq!(store.current().unwrap().key.cert[0], served_b);
     std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[tokio::test]
+async fn self_signed_maintenance_loads_a_serving_certificate_and_stops_on_shutdown() {
+    let (client, mut handle) = mock_client();
+    let store = CertStore::new();
+    let metrics = telemetry_manager::metrics::Metrics::new();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let settings = SelfSignedSettings {
+        namespace: "telemetry".into(),
+        service_name: "telemetry-manager-webhook".into(),
+        extra_sans: vec!["127.0.0.1".into()],
+        check_interval: Duration::from_secs(3600),
+    };
+    let task = tokio::spawn(self_signed::run(
+        client,
+        settings,
+        store.clone(),
+        metrics.clone(),
+        shutdown.clone(),
+    ));
+    let (_, send) = expect(
+        &mut handle,
+        Method::GET,
+        &format!("{SECRET_PATH}/{CA_SECRET}"),
+    )
+    .await;
+    send.send_response(status(404, "NotFound"));
+    let (created, send) = expect(&mut handle, Method::POST, SECRET_PATH).await;
+    send.send_response(ok(&created));
+    let (_, send) = expect(&mut handle, Method::GET, VALIDATING_PATH).await;
+    send.send_response(ok(&validating([b"stale", b"stale"])));
+    let (patch, send) = expect(&mut handle, Method::PATCH, VALIDATING_PATH).await;
+    let stored: Secret = serde_json::from_value(created).unwrap();
+    let ca = CertificateAuthority::from_secret(&stored).unwrap();
+    use base64::Engine;
+    assert_eq!(
+        patch[1]["value"],
+        base64::engine::general_purpose::STANDARD.encode(&ca.cert_pem)
+    );
+    send.send_response(ok(&validating([
+        ca.cert_pem.as_bytes(),
+        ca.cert_pem.as_bytes(),
+    ])));
+    let (_, send) = expect(&mut handle, Method::GET, MUTATING_PATH).await;
+    send.send_response(ok(&mutating(ca.cert_pem.as_bytes())));
+
+    // The serving certificate is in the store, issued by the stored CA, and its expiry is exported.
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while !store.is_loaded() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap();
+    let serving = store.current().unwrap();
+    assert!(metrics.encode().contains(&format!(
+        "telemetry_webhook_certificate_expiry_timestamp_seconds {}",
+        serving.not_after
+    )));
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls_pki_types::CertificateDer::from_pem_slice(ca.cert_pem.as_bytes()).unwrap())
+        .unwrap();
+    let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+        Arc::new(roots),
+        Arc::new(rustls::crypto::ring::default_provider()),
+    )
+    .build()
+    .unwrap();
+    verifier
+        .verify_server_cert(
+            &serving.key.cert[0],
+            &[],
+            &rustls_pki_types::ServerName::try_from("telemetry-manager-webhook.telemetry.svc")
+                .unwrap(),
+            &[],
+            rustls_pki_types::UnixTime::now(),
+        )
+        .expect("the serving certificate chains to the CA and covers the Service name");
+
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .unwrap()
+        .unwrap();
 }
