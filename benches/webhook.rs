@@ -12,13 +12,16 @@ use axum::routing::post;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
-use rustls_pki_types::{CertificateDer, ServerName, pem::PemObject};
+use rustls_pki_types::ServerName;
 use serde_json::json;
 use telemetry_manager::admission::{Admission, AdmissionCluster, server};
 use telemetry_manager::metrics::Metrics;
 use telemetry_manager::tls::{self, CertStore, self_signed::CertificateAuthority};
 use telemetry_manager::validation::{InMemorySecrets, SecretLookup, SecretResolver, Settings};
 use tokio_util::sync::CancellationToken;
+
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 const PATH: &str = "/validate-telemetry-kyma-project-io-v1beta1-tracepipeline";
 const CONNECTIONS: usize = 4;
@@ -100,20 +103,9 @@ async fn start(router: Router, store: Arc<CertStore>) -> Server {
 type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 
 async fn connect(addr: std::net::SocketAddr, ca_pem: &str) -> Sender {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     tcp.set_nodelay(true).unwrap();
-    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+    let tls = common::tls_client(ca_pem, &[], &[])
         .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
         .await
         .unwrap();

@@ -15,6 +15,8 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use serde_json::{Value, json};
 
+mod common;
+
 /// What the stand-in API server has seen.
 #[derive(Default)]
 struct ApiState {
@@ -182,26 +184,10 @@ async fn run_serves_webhooks_with_a_self_managed_certificate_and_stops_on_sigter
     };
 
     // An AdmissionReview over TLS, trusting only that CA.
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(
-            <rustls_pki_types::CertificateDer as rustls_pki_types::pem::PemObject>::from_pem_slice(
-                ca_pem.as_bytes(),
-            )
-            .unwrap(),
-        )
-        .unwrap();
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
     let tcp = tokio::net::TcpStream::connect(("127.0.0.1", webhook_port))
         .await
         .unwrap();
-    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+    let tls = common::tls_client(&ca_pem, &[], &[])
         .connect(
             rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap(),
             tcp,

@@ -15,7 +15,7 @@ use common::{from_secret, pipeline};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
-use rustls_pki_types::{CertificateDer, ServerName, pem::PemObject};
+use rustls_pki_types::ServerName;
 use serde_json::{Value, json};
 use telemetry_manager::admission::{Admission, AdmissionCluster, server};
 use telemetry_manager::metrics::Metrics;
@@ -109,18 +109,7 @@ async fn start(cluster: FakeCluster) -> Webhook {
 }
 
 fn connector(ca_pem: &str) -> TlsConnector {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    TlsConnector::from(Arc::new(config))
+    common::tls_client(ca_pem, &[], &[])
 }
 
 /// A keep-alive HTTP/1.1 connection over TLS, and the certificate the server presented.
@@ -852,20 +841,8 @@ async fn shutdown_lets_in_flight_requests_finish_and_stops_accepting() {
 #[tokio::test]
 async fn http2_is_negotiated_and_served() {
     let webhook = start(FakeCluster::default()).await;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(webhook.ca.cert_pem.as_bytes()) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_protocol_versions(&[&rustls::version::TLS12])
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    config.alpn_protocols = vec![b"h2".to_vec()];
     let tcp = TcpStream::connect(webhook.addr).await.unwrap();
-    let tls = TlsConnector::from(Arc::new(config))
+    let tls = common::tls_client(&webhook.ca.cert_pem, &[b"h2"], &[&rustls::version::TLS12])
         .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
         .await
         .unwrap();

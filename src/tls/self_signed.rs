@@ -256,50 +256,62 @@ pub async fn ensure_ca(
 /// configurations were patched; a configuration that does not exist is skipped.
 pub async fn sync_ca_bundle(client: &kube::Client, bundle: &str) -> Result<usize, SelfSignedError> {
     let encoded = ByteString(bundle.as_bytes().to_vec());
-    let mut patched = 0;
-    let validating: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
-    if let Some(config) = validating.get_opt(VALIDATING_WEBHOOK_CONFIGURATION).await? {
-        let stale: Vec<(usize, String)> = config
-            .webhooks
-            .iter()
-            .flatten()
-            .enumerate()
-            .filter(|(_, w)| w.client_config.ca_bundle.as_ref() != Some(&encoded))
-            .map(|(i, w)| (i, w.name.clone()))
-            .collect();
-        if !stale.is_empty() {
-            validating
-                .patch(
-                    VALIDATING_WEBHOOK_CONFIGURATION,
-                    &PatchParams::default(),
-                    &bundle_patch(&stale, &encoded),
-                )
-                .await?;
-            patched += 1;
-        }
+    let validating = repair_ca_bundle(
+        Api::<ValidatingWebhookConfiguration>::all(client.clone()),
+        VALIDATING_WEBHOOK_CONFIGURATION,
+        &encoded,
+        |config| {
+            config
+                .webhooks
+                .iter()
+                .flatten()
+                .map(|w| (w.name.clone(), w.client_config.ca_bundle.clone()))
+                .collect()
+        },
+    )
+    .await?;
+    let mutating = repair_ca_bundle(
+        Api::<MutatingWebhookConfiguration>::all(client.clone()),
+        MUTATING_WEBHOOK_CONFIGURATION,
+        &encoded,
+        |config| {
+            config
+                .webhooks
+                .iter()
+                .flatten()
+                .map(|w| (w.name.clone(), w.client_config.ca_bundle.clone()))
+                .collect()
+        },
+    )
+    .await?;
+    Ok(usize::from(validating) + usize::from(mutating))
+}
+
+/// Patch the webhooks of one configuration whose `caBundle` differs; true when it patched.
+async fn repair_ca_bundle<K>(
+    api: Api<K>,
+    name: &str,
+    bundle: &ByteString,
+    webhooks: impl Fn(&K) -> Vec<(String, Option<ByteString>)>,
+) -> Result<bool, SelfSignedError>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let Some(config) = api.get_opt(name).await? else {
+        return Ok(false);
+    };
+    let stale: Vec<(usize, String)> = webhooks(&config)
+        .into_iter()
+        .enumerate()
+        .filter(|(_, (_, current))| current.as_ref() != Some(bundle))
+        .map(|(index, (webhook, _))| (index, webhook))
+        .collect();
+    if stale.is_empty() {
+        return Ok(false);
     }
-    let mutating: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
-    if let Some(config) = mutating.get_opt(MUTATING_WEBHOOK_CONFIGURATION).await? {
-        let stale: Vec<(usize, String)> = config
-            .webhooks
-            .iter()
-            .flatten()
-            .enumerate()
-            .filter(|(_, w)| w.client_config.ca_bundle.as_ref() != Some(&encoded))
-            .map(|(i, w)| (i, w.name.clone()))
-            .collect();
-        if !stale.is_empty() {
-            mutating
-                .patch(
-                    MUTATING_WEBHOOK_CONFIGURATION,
-                    &PatchParams::default(),
-                    &bundle_patch(&stale, &encoded),
-                )
-                .await?;
-            patched += 1;
-        }
-    }
-    Ok(patched)
+    api.patch(name, &PatchParams::default(), &bundle_patch(&stale, bundle))
+        .await?;
+    Ok(true)
 }
 
 /// A JSON patch that sets `caBundle` on the given webhooks; each `test` on the webhook's name makes

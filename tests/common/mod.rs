@@ -75,3 +75,32 @@ pub fn pipeline(name: &str, otlp: Value) -> Value {
 pub fn from_secret(namespace: &str, name: &str, key: &str) -> Value {
     json!({"valueFrom": {"secretKeyRef": {"namespace": namespace, "name": name, "key": key}}})
 }
+
+/// A TLS client (ring; TLS 1.2 and 1.3 unless `versions` narrows them) that trusts only the
+/// certificates in `ca_pem` and offers the given ALPN protocols.
+pub fn tls_client(
+    ca_pem: &str,
+    alpn: &[&[u8]],
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> tokio_rustls::TlsConnector {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots
+            .add(cert.expect("PEM certificate"))
+            .expect("a usable CA certificate");
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(if versions.is_empty() {
+        rustls::DEFAULT_VERSIONS
+    } else {
+        versions
+    })
+    .expect("ring supports TLS 1.2 and 1.3")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+}
