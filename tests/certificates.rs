@@ -427,6 +427,11 @@ fn files_reload_on_kubernetes_symlink_swap_and_keep_the_old_pair_when_broken() {
         matches!(files.reload(&store), Reload::Rejected(reason) if reason.contains("does not match"))
     );
     assert_eq!(store.current().unwrap().key.cert[0], served_b);
+    assert_eq!(
+        files.reload(&store),
+        Reload::Unchanged,
+        "a broken pair is reported once"
+    );
 
     // Files gone entirely: rejected, still serving b.
     std::fs::remove_file(root.join("tls.key")).unwrap();

@@ -14,6 +14,8 @@ use crate::metrics::Metrics;
 pub struct CertFiles {
     dir: PathBuf,
     loaded: Option<(Vec<u8>, Vec<u8>)>,
+    /// The last problem reported, so that a broken state is reported once, not on every poll.
+    rejected: Option<String>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -29,6 +31,7 @@ impl CertFiles {
         CertFiles {
             dir: dir.into(),
             loaded: None,
+            rejected: None,
         }
     }
 
@@ -41,23 +44,24 @@ impl CertFiles {
 
     /// Load the pair into `store` if it changed since the last successful load.
     pub fn reload(&mut self, store: &CertStore) -> Reload {
-        let pair = match Self::read(&self.dir) {
-            Ok(pair) => pair,
-            Err(err) => {
-                return Reload::Rejected(format!("cannot read {}: {err}", self.dir.display()));
-            }
+        let problem = match Self::read(&self.dir) {
+            Ok(pair) if self.loaded.as_ref() == Some(&pair) => return Reload::Unchanged,
+            Ok(pair) => match ServingCertificate::from_pem(&pair.0, &pair.1) {
+                Ok(certificate) => {
+                    store.replace(certificate);
+                    self.loaded = Some(pair);
+                    self.rejected = None;
+                    return Reload::Loaded;
+                }
+                Err(err) => format!("{}: {err}", self.dir.display()),
+            },
+            Err(err) => format!("cannot read {}: {err}", self.dir.display()),
         };
-        if self.loaded.as_ref() == Some(&pair) {
+        if self.rejected.as_ref() == Some(&problem) {
             return Reload::Unchanged;
         }
-        match ServingCertificate::from_pem(&pair.0, &pair.1) {
-            Ok(certificate) => {
-                store.replace(certificate);
-                self.loaded = Some(pair);
-                Reload::Loaded
-            }
-            Err(err) => Reload::Rejected(format!("{}: {err}", self.dir.display())),
-        }
+        self.rejected = Some(problem.clone());
+        Reload::Rejected(problem)
     }
 
     /// Reload every `interval` until `shutdown`.
