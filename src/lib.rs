@@ -5,6 +5,7 @@ pub mod admin;
 pub mod admission;
 pub mod api;
 pub mod cli;
+pub mod flow;
 pub mod metrics;
 pub mod tls;
 pub mod validation;

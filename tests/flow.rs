@@ -1,0 +1,432 @@
+//! Flow health judged from real collector scrapes (`../shared/fixtures/otelcol-span-metrics`,
+//! collector 0.151.0, unedited) and synthetic variants of them.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use telemetry_manager::flow::{self, ExporterRef, FlowVerdict, FlowWindow, PodMetrics};
+
+const FIXTURES: &str = "../shared/fixtures/otelcol-span-metrics";
+const WINDOW: Duration = Duration::from_secs(60);
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(format!("{FIXTURES}/{name}"))
+        .unwrap_or_else(|e| panic!("{FIXTURES}/{name}: {e}"))
+}
+
+fn pod(text: &str) -> PodMetrics {
+    flow::read_pod(text).unwrap()
+}
+
+/// A window with one gateway pod scraped at the given seconds.
+fn window(scrapes: &[(u64, &str)]) -> FlowWindow {
+    let mut window = FlowWindow::new(WINDOW);
+    for (at, text) in scrapes {
+        window.record(
+            Duration::from_secs(*at),
+            BTreeMap::from([("gateway-0".to_string(), pod(text))]),
+        );
+    }
+    window
+}
+
+fn http(id: &str, port: &str) -> ExporterRef {
+    ExporterRef {
+        id: id.into(),
+        grpc: false,
+        port: Some(port.into()),
+    }
+}
+
+fn grpc(id: &str) -> ExporterRef {
+    ExporterRef {
+        id: id.into(),
+        grpc: true,
+        port: Some("19004".into()),
+    }
+}
+
+fn healthy() -> ExporterRef {
+    http("otlphttp/healthy", "19001")
+}
+fn broken() -> ExporterRef {
+    http("otlphttp/broken", "19002")
+}
+fn rejecting() -> ExporterRef {
+    http("otlphttp/rejecting", "19003")
+}
+fn grpc_down() -> ExporterRef {
+    grpc("otlp/grpc-down")
+}
+
+#[test]
+fn every_fixture_reads_to_the_values_of_its_readme() {
+    let t120 = pod(&fixture("t120.prom"));
+    let e = |id: &str| t120.exporters.get(id).copied().unwrap_or_default();
+    assert_eq!(
+        (
+            e("otlphttp/healthy").sent,
+            e("otlphttp/healthy").send_failed
+        ),
+        (5331.0, 0.0)
+    );
+    assert_eq!(
+        (
+            e("otlphttp/broken").sent,
+            e("otlphttp/broken").send_failed,
+            e("otlphttp/broken").enqueue_failed
+        ),
+        (0.0, 1175.0, 3705.0)
+    );
+    assert_eq!(
+        (
+            e("otlphttp/broken").queue_size,
+            e("otlphttp/broken").queue_capacity
+        ),
+        (10.0, 10.0)
+    );
+    assert_eq!(e("otlphttp/rejecting").send_failed, 5331.0);
+    assert_eq!(
+        (e("otlp/grpc-down").sent, e("otlp/grpc-down").send_failed),
+        (0.0, 0.0)
+    );
+    assert_eq!(
+        (
+            e("otlp/grpc-down").queue_size,
+            e("otlp/grpc-down").queue_capacity
+        ),
+        (118.0, 1000.0)
+    );
+    assert_eq!(
+        t120.http_attempts
+            .get(&("19002".to_string(), "503".to_string())),
+        Some(&169.0)
+    );
+    assert_eq!(t120.rpc_calls.get("UNAVAILABLE"), Some(&69.0));
+    assert_eq!(pod(&fixture("throttled.prom")).refused, 2379.0);
+    let restarted = pod(&fixture("t130-after-restart.prom"));
+    assert_eq!(restarted.exporters["otlphttp/healthy"].sent, 407.0);
+    assert_eq!(restarted.exporters["otlphttp/broken"].enqueue_failed, 0.0);
+    for name in [
+        "t000.prom",
+        "t020.prom",
+        "t060.prom",
+        "variants/t020-level-normal.prom",
+        "variants/t020-grpc-exporters.prom",
+    ] {
+        flow::read_pod(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    let grpc_variant = pod(&fixture("variants/t020-grpc-exporters.prom"));
+    assert_eq!(grpc_variant.exporters["otlp/grpc-healthy"].sent, 858.0);
+    assert_eq!(grpc_variant.exporters["otlp/grpc-down"].send_failed, 677.0);
+}
+
+#[test]
+fn real_backends_are_judged_as_they_behaved() {
+    let w = window(&[(20, &fixture("t020.prom")), (60, &fixture("t060.prom"))]);
+    assert_eq!(flow::judge(&w, &healthy()), FlowVerdict::Healthy);
+    assert_eq!(
+        flow::judge(&w, &broken()),
+        FlowVerdict::AllDataDropped {
+            dropped: (543.0 - 180.0) + (1625.0 - 226.0)
+        }
+    );
+    assert_eq!(
+        flow::judge(&w, &rejecting()),
+        FlowVerdict::AllDataDropped {
+            dropped: 2620.0 - 860.0
+        }
+    );
+    assert_eq!(
+        flow::judge(&w, &grpc_down()),
+        FlowVerdict::ExportStalled {
+            queued: 58.0,
+            failing: Some("gRPC UNAVAILABLE".into())
+        }
+    );
+}
+
+#[test]
+fn a_backend_that_is_down_is_reported_within_the_first_twenty_seconds() {
+    let w = window(&[(0, &fixture("t000.prom")), (20, &fixture("t020.prom"))]);
+    assert!(matches!(
+        flow::judge(&w, &grpc_down()),
+        FlowVerdict::ExportStalled { queued: 19.0, .. }
+    ));
+    assert!(matches!(
+        flow::judge(&w, &broken()),
+        FlowVerdict::AllDataDropped { .. }
+    ));
+    assert_eq!(flow::judge(&w, &healthy()), FlowVerdict::Healthy);
+    // One probe is not enough to see anything move.
+    let single = window(&[(20, &fixture("t020.prom"))]);
+    assert_eq!(flow::judge(&single, &grpc_down()), FlowVerdict::Healthy);
+}
+
+#[test]
+fn throttling_applies_to_every_pipeline() {
+    let w = window(&[(0, &fixture("t000.prom")), (20, &fixture("throttled.prom"))]);
+    for exporter in [healthy(), broken(), rejecting(), grpc_down()] {
+        assert_eq!(
+            flow::judge(&w, &exporter),
+            FlowVerdict::Throttling { refused: 2379.0 },
+            "{}",
+            exporter.id
+        );
+    }
+}
+
+#[test]
+fn a_collector_restart_is_not_a_drop() {
+    let w = window(&[
+        (120, &fixture("t120.prom")),
+        (130, &fixture("t130-after-restart.prom")),
+    ]);
+    assert_eq!(w.increases("otlphttp/healthy").sent, 407.0);
+    assert_eq!(w.increases("otlphttp/healthy").dropped, 0.0);
+    assert_eq!(flow::judge(&w, &healthy()), FlowVerdict::Healthy);
+    // The broken backend is still broken after the restart, counted from zero.
+    assert_eq!(
+        flow::judge(&w, &broken()),
+        FlowVerdict::AllDataDropped { dropped: 91.0 }
+    );
+}
+
+#[test]
+fn partial_failure_is_some_data_dropped() {
+    // The rejecting backend's failures attributed to the healthy exporter: both sent and failed.
+    let variant = |name: &str| {
+        fixture(name)
+            .lines()
+            .map(|line| {
+                if line.starts_with("otelcol_exporter_send_failed_spans_total") {
+                    line.replace(
+                        "exporter=\"otlphttp/rejecting\"",
+                        "exporter=\"otlphttp/healthy\"",
+                    )
+                } else {
+                    line.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let w = window(&[(20, &variant("t020.prom")), (60, &variant("t060.prom"))]);
+    assert_eq!(
+        flow::judge(&w, &healthy()),
+        FlowVerdict::SomeDataDropped {
+            dropped: 2620.0 - 860.0,
+            sent: 2620.0 - 860.0
+        }
+    );
+}
+
+#[test]
+fn a_queue_above_80_percent_is_buffer_filling_up() {
+    let variant = |name: &str| {
+        fixture(name)
+            .lines()
+            .map(|line| {
+                if line.starts_with("otelcol_exporter_queue_size")
+                    && line.contains("exporter=\"otlphttp/healthy\"")
+                {
+                    line.replace("} 0", "} 9")
+                } else {
+                    line.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let w = window(&[(20, &variant("t020.prom")), (60, &variant("t060.prom"))]);
+    assert_eq!(
+        flow::judge(&w, &healthy()),
+        FlowVerdict::BufferFillingUp { percent: 90.0 }
+    );
+}
+
+#[test]
+fn a_retrying_http_backend_is_stalled_and_named_by_status() {
+    // The 503 backend before any retry gave up: no failure counters yet, a growing queue.
+    let variant = |name: &str| {
+        fixture(name)
+            .lines()
+            .filter(|line| {
+                !(line.contains("exporter=\"otlphttp/broken\"")
+                    && line.contains("failed_spans_total"))
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let w = window(&[(20, &variant("t020.prom")), (60, &variant("t060.prom"))]);
+    assert_eq!(
+        flow::judge(&w, &broken()),
+        FlowVerdict::ExportStalled {
+            queued: 10.0,
+            failing: Some("HTTP 503".into())
+        }
+    );
+}
+
+#[test]
+fn a_pod_going_away_is_not_a_drop() {
+    let mut w = FlowWindow::new(WINDOW);
+    let (t020, t060) = (pod(&fixture("t020.prom")), pod(&fixture("t060.prom")));
+    w.record(
+        Duration::from_secs(20),
+        BTreeMap::from([
+            ("gateway-a".into(), t020.clone()),
+            ("gateway-b".into(), t020),
+        ]),
+    );
+    w.record(
+        Duration::from_secs(60),
+        BTreeMap::from([("gateway-a".into(), t060.clone())]),
+    );
+    assert_eq!(w.increases("otlphttp/healthy").sent, 2620.0 - 860.0);
+    assert_eq!(flow::judge(&w, &healthy()), FlowVerdict::Healthy);
+    // A pod appearing with high counters is its own baseline, not a burst.
+    w.record(
+        Duration::from_secs(75),
+        BTreeMap::from([
+            ("gateway-a".into(), t060.clone()),
+            ("gateway-c".into(), t060),
+        ]),
+    );
+    assert_eq!(w.increases("otlphttp/healthy").sent, 2620.0 - 860.0);
+}
+
+#[test]
+fn recovery_is_seen_once_the_failures_leave_the_window() {
+    let (t020, t060) = (fixture("t020.prom"), fixture("t060.prom"));
+    let mut w = window(&[(20, &t020), (60, &t060)]);
+    assert!(matches!(
+        flow::judge(&w, &broken()),
+        FlowVerdict::AllDataDropped { .. }
+    ));
+    // The backend recovers: the counters stop moving.
+    for at in [75, 90, 105, 120] {
+        w.record(
+            Duration::from_secs(at),
+            BTreeMap::from([("gateway-0".to_string(), pod(&t060))]),
+        );
+    }
+    // 120 s: the baseline is the probe at 60 s, so nothing moved in the window and nothing is
+    // dropped any more. The fixture's queue stays full with nothing sent: a stalled export.
+    assert_eq!(
+        flow::judge(&w, &broken()),
+        FlowVerdict::ExportStalled {
+            queued: 10.0,
+            failing: None
+        }
+    );
+    assert_eq!(flow::judge(&w, &healthy()), FlowVerdict::Healthy);
+}
+
+#[test]
+fn conditions_follow_spec_reasons() {
+    let verdict = FlowVerdict::Healthy;
+    let c = flow::flow_condition(true, Ok(&verdict), WINDOW);
+    assert_eq!((c.status, c.reason), ("True", "FlowHealthy"));
+    let c = flow::flow_condition(false, Ok(&verdict), WINDOW);
+    assert_eq!((c.status, c.reason), ("False", "ConfigurationNotGenerated"));
+    let c = flow::flow_condition(
+        true,
+        Err("scraping 10.0.0.5:8888 timed out after 3s"),
+        WINDOW,
+    );
+    assert_eq!((c.status, c.reason), ("Unknown", "GatewayProbingFailed"));
+    assert!(
+        c.message
+            .ends_with("scraping 10.0.0.5:8888 timed out after 3s")
+    );
+    for (verdict, reason) in [
+        (
+            FlowVerdict::AllDataDropped { dropped: 5.0 },
+            "GatewayAllTelemetryDataDropped",
+        ),
+        (
+            FlowVerdict::SomeDataDropped {
+                dropped: 5.0,
+                sent: 1.0,
+            },
+            "GatewaySomeTelemetryDataDropped",
+        ),
+        (
+            FlowVerdict::Throttling { refused: 5.0 },
+            "GatewayThrottling",
+        ),
+        (
+            FlowVerdict::ExportStalled {
+                queued: 5.0,
+                failing: Some("HTTP 503".into()),
+            },
+            "GatewayExportStalled",
+        ),
+        (
+            FlowVerdict::BufferFillingUp { percent: 90.0 },
+            "GatewayBufferFillingUp",
+        ),
+    ] {
+        let c = flow::flow_condition(true, Ok(&verdict), WINDOW);
+        assert_eq!((c.status, c.reason), ("False", reason));
+    }
+    let c = flow::flow_condition(
+        true,
+        Ok(&FlowVerdict::ExportStalled {
+            queued: 7.0,
+            failing: Some("HTTP 503".into()),
+        }),
+        WINDOW,
+    );
+    assert!(
+        c.message
+            .contains("7 batches wait in the export queue (backend answers HTTP 503)"),
+        "{}",
+        c.message
+    );
+}
+
+#[test]
+fn priority_follows_spec_order() {
+    // Drops and throttling together: drops win; throttling beats a stalled export.
+    let mut before = PodMetrics::default();
+    before.exporters.insert(
+        "e".into(),
+        flow::ExporterMetrics {
+            queue_size: 5.0,
+            queue_capacity: 10.0,
+            ..Default::default()
+        },
+    );
+    let mut after = before.clone();
+    after.refused = 10.0;
+    let e = ExporterRef {
+        id: "e".into(),
+        grpc: true,
+        port: None,
+    };
+    let mut w = FlowWindow::new(WINDOW);
+    w.record(
+        Duration::from_secs(0),
+        BTreeMap::from([("p".into(), before.clone())]),
+    );
+    w.record(
+        Duration::from_secs(15),
+        BTreeMap::from([("p".into(), after.clone())]),
+    );
+    assert_eq!(
+        flow::judge(&w, &e),
+        FlowVerdict::Throttling { refused: 10.0 }
+    );
+    let mut dropping = after.clone();
+    dropping.exporters.get_mut("e").unwrap().send_failed = 3.0;
+    w.record(
+        Duration::from_secs(30),
+        BTreeMap::from([("p".into(), dropping)]),
+    );
+    assert_eq!(
+        flow::judge(&w, &e),
+        FlowVerdict::AllDataDropped { dropped: 3.0 }
+    );
+}
