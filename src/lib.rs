@@ -6,6 +6,7 @@ pub mod admission;
 pub mod api;
 pub mod cli;
 pub mod flow;
+pub mod gateway;
 pub mod metrics;
 pub mod tls;
 pub mod validation;

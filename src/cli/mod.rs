@@ -1,6 +1,7 @@
-//! The command line: `run`, and the offline commands `crd` and `validate`.
+//! The command line: `run`, and the offline commands `crd`, `validate` and `render`.
 
 pub mod input;
+pub mod render;
 pub mod run;
 pub mod validate;
 
@@ -29,6 +30,9 @@ pub enum Command {
     Run(run::RunArgs),
     /// Print the TracePipeline CustomResourceDefinition (both versions) as YAML.
     Crd,
+    /// Print the gateway objects that TracePipeline manifests (and the Secrets among them) would
+    /// produce, without a cluster. Secret values are redacted unless --show-secrets.
+    Render(RenderArgs),
     /// Validate TracePipeline manifests offline, with the webhook's rules.
     ///
     /// Exit code 0: every pipeline is valid; 1: at least one is invalid; 2: the input cannot be read.
@@ -48,6 +52,58 @@ pub struct ValidateArgs {
     pub max_pipelines: usize,
 }
 
+#[derive(clap::Args, Debug)]
+pub struct RenderArgs {
+    /// A manifest file, a directory of manifests, or `-` for standard input. Repeatable.
+    #[arg(short = 'f', long = "filename", required = true)]
+    pub files: Vec<PathBuf>,
+    /// Show the values of the gateway's env Secret instead of redacting them.
+    #[arg(long)]
+    pub show_secrets: bool,
+    #[command(flatten)]
+    pub gateway: GatewayArgs,
+}
+
+/// The gateway's settings, shared by `render` and `run`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct GatewayArgs {
+    /// Namespace of the trace gateway.
+    #[arg(long, default_value = "kyma-system")]
+    pub target_namespace: String,
+    /// The collector image; the generated configuration is written for this release.
+    #[arg(long, default_value = crate::gateway::DEFAULT_COLLECTOR_IMAGE)]
+    pub collector_image: String,
+    /// Replicas of the gateway Deployment.
+    #[arg(long, default_value_t = 2)]
+    pub gateway_replicas: i32,
+    /// The most TracePipelines in the gateway; 0 means unlimited.
+    #[arg(long, default_value_t = 5)]
+    pub max_pipelines: usize,
+    /// Value of k8s.cluster.name inserted into spans that have none.
+    #[arg(long)]
+    pub cluster_name: Option<String>,
+    /// PriorityClass of the gateway pods.
+    #[arg(long)]
+    pub priority_class_name: Option<String>,
+    /// Render as if Istio's security.istio.io/v1 API were served (adds a PeerAuthentication).
+    #[arg(long)]
+    pub istio: bool,
+}
+
+impl GatewayArgs {
+    pub fn settings(&self, manager_namespace: &str) -> crate::gateway::GatewaySettings {
+        crate::gateway::GatewaySettings {
+            namespace: self.target_namespace.clone(),
+            manager_namespace: manager_namespace.to_string(),
+            collector_image: self.collector_image.clone(),
+            replicas: self.gateway_replicas,
+            cluster_name: self.cluster_name.clone().filter(|c| !c.is_empty()),
+            priority_class_name: self.priority_class_name.clone().filter(|p| !p.is_empty()),
+            istio: self.istio,
+        }
+    }
+}
+
 impl Cli {
     pub fn run(self) -> ExitCode {
         match self.command {
@@ -62,6 +118,7 @@ impl Cli {
                 }
             },
             Command::Validate(args) => ExitCode::from(run_validate(&args)),
+            Command::Render(args) => ExitCode::from(run_render(&args)),
             Command::Run(args) => {
                 let runtime = tokio::runtime::Builder::new_multi_thread()
                     .enable_all()
@@ -79,6 +136,42 @@ impl Cli {
     }
 }
 
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn offline_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a current-thread runtime needs no OS resources that can be missing")
+}
+
+fn run_render(args: &RenderArgs) -> u8 {
+    let documents = match input::read_all(&args.files) {
+        Ok(documents) => documents,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return validate::UNREADABLE;
+        }
+    };
+    let settings = args.gateway.settings(&args.gateway.target_namespace);
+    let result = offline_runtime().block_on(render::render_documents(
+        &documents,
+        &settings,
+        args.gateway.max_pipelines,
+        args.show_secrets,
+        unix_now(),
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr().lock(),
+    ));
+    result.unwrap_or_else(|err| {
+        eprintln!("error: cannot write the output: {err}");
+        validate::UNREADABLE
+    })
+}
+
 fn run_validate(args: &ValidateArgs) -> u8 {
     let documents = match input::read_all(&args.files) {
         Ok(documents) => documents,
@@ -91,16 +184,10 @@ fn run_validate(args: &ValidateArgs) -> u8 {
         secret_ref_policy: args.secret_ref_policy,
         max_pipelines: args.max_pipelines,
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("a current-thread runtime needs no OS resources that can be missing");
-    let result = runtime.block_on(validate::validate_documents(
+    let result = offline_runtime().block_on(validate::validate_documents(
         &documents,
         settings,
-        now,
+        unix_now(),
         &mut std::io::stdout().lock(),
         &mut std::io::stderr().lock(),
     ));

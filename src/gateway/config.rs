@@ -1,0 +1,264 @@
+//! The collector configuration `relay.conf` (SPEC §4.5), built from typed parts and serialised
+//! with sorted keys, so the same pipelines always give the same bytes. Only components of the
+//! pinned collector-contrib release (0.151.0) under their canonical names are used, and every
+//! secret value is referenced as `${env:…}` from the env Secret, never written here.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::{PipelineEnv, ReconcilablePipeline};
+use crate::api::{Compression, Protocol};
+
+/// Queue batches shared by all pipelines (SPEC §4.5: `256 / N` each).
+const TOTAL_QUEUE_SIZE: usize = 256;
+
+#[derive(Serialize)]
+struct Exporter {
+    endpoint: Option<String>,
+    traces_endpoint: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    headers: BTreeMap<String, String>,
+    tls: Tls,
+    compression: &'static str,
+    sending_queue: Value,
+    retry_on_failure: Value,
+    auth: Option<Value>,
+}
+
+#[derive(Serialize)]
+struct Tls {
+    insecure: bool,
+    insecure_skip_verify: bool,
+    ca_pem: Option<String>,
+    cert_pem: Option<String>,
+    key_pem: Option<String>,
+}
+
+fn env(name: &str) -> String {
+    format!("${{env:{name}}}")
+}
+
+/// The exporter component ID of a pipeline, exactly as the collector's metrics label it.
+pub fn exporter_id(pipeline: &ReconcilablePipeline) -> String {
+    let kind = match pipeline.spec.output.otlp.protocol.unwrap_or_default() {
+        Protocol::Grpc => "otlp_grpc",
+        Protocol::Http => "otlp_http",
+    };
+    format!("{kind}/{}", pipeline.name)
+}
+
+fn exporter(
+    pipeline: &ReconcilablePipeline,
+    env_names: &PipelineEnv,
+    queue_size: usize,
+) -> Exporter {
+    let otlp = &pipeline.spec.output.otlp;
+    let tls_spec = otlp.tls.clone().unwrap_or_default();
+    let mut headers = BTreeMap::new();
+    if let Some(name) = &env_names.basic_auth_header {
+        headers.insert("Authorization".to_string(), env(name));
+    }
+    // User headers come after basic auth, so a user's Authorization header overrides it.
+    for (header, name) in &env_names.headers {
+        headers.insert(header.clone(), env(name));
+    }
+    let with_path = otlp.protocol == Some(Protocol::Http)
+        && otlp.path.as_deref().is_some_and(|p| !p.is_empty());
+    let compression = match otlp.compression.unwrap_or(Compression::Gzip) {
+        Compression::None => "none",
+        Compression::Gzip => "gzip",
+        Compression::Snappy => "snappy",
+        Compression::Zstd => "zstd",
+    };
+    Exporter {
+        endpoint: (!with_path).then(|| env(&env_names.endpoint)),
+        traces_endpoint: with_path.then(|| env(&env_names.endpoint)),
+        headers,
+        tls: Tls {
+            insecure: pipeline.values.endpoint.starts_with("http://")
+                || tls_spec.insecure == Some(true),
+            insecure_skip_verify: tls_spec.insecure_skip_verify == Some(true),
+            ca_pem: env_names.ca.as_deref().map(env),
+            cert_pem: env_names.cert.as_deref().map(env),
+            key_pem: env_names.key.as_deref().map(env),
+        },
+        compression,
+        sending_queue: if queue_size > 0 {
+            json!({"enabled": true, "queue_size": queue_size})
+        } else {
+            json!({"enabled": false})
+        },
+        retry_on_failure: json!({
+            "enabled": true,
+            "initial_interval": "5s",
+            "max_interval": "30s",
+            "max_elapsed_time": "300s",
+        }),
+        auth: env_names
+            .oauth2
+            .as_ref()
+            .map(|_| json!({"authenticator": format!("oauth2client/{}", pipeline.name)})),
+    }
+}
+
+/// Istio proxies report spans for traffic that is noise to a trace backend: spans for their
+/// calls to this gateway, for health probes and for metric scrapes.
+fn noise_filter(namespace: &str) -> Value {
+    let gateway = format!(
+        r#"telemetry-otlp-traces\\.{}(\\..*)?:(4317|4318).*"#,
+        regex_escape(namespace)
+    );
+    json!({
+        "error_mode": "ignore",
+        "traces": {"span": [
+            format!(r#"attributes["component"] == "proxy" and IsMatch(attributes["http.url"], "https?://{gateway}")"#),
+            r#"attributes["component"] == "proxy" and attributes["http.method"] == "GET" and IsMatch(attributes["user_agent"], "^kube-probe/.*")"#.to_string(),
+            r#"attributes["component"] == "proxy" and attributes["http.method"] == "GET" and IsMatch(attributes["user_agent"], "^Prometheus/.*")"#.to_string(),
+        ]}
+    })
+}
+
+fn regex_escape(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            if c == '.' {
+                vec!['\\', '\\', '.']
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
+fn k8s_attributes() -> Value {
+    let node_label = |key: &str, tag: &str| json!({"from": "node", "key": key, "tag_name": tag});
+    json!({
+        "auth_type": "serviceAccount",
+        "passthrough": false,
+        "extract": {
+            "metadata": [
+                "k8s.pod.name", "k8s.node.name", "k8s.namespace.name", "k8s.deployment.name",
+                "k8s.statefulset.name", "k8s.daemonset.name", "k8s.cronjob.name", "k8s.job.name"
+            ],
+            "labels": [
+                node_label("topology.kubernetes.io/region", "cloud.region"),
+                node_label("topology.kubernetes.io/zone", "cloud.availability_zone"),
+                node_label("node.kubernetes.io/instance-type", "host.type"),
+                node_label("kubernetes.io/arch", "host.arch"),
+            ]
+        },
+        "pod_association": [
+            {"sources": [{"from": "resource_attribute", "name": "k8s.pod.ip"}]},
+            {"sources": [{"from": "resource_attribute", "name": "k8s.pod.uid"}]},
+            {"sources": [{"from": "connection"}]}
+        ]
+    })
+}
+
+/// The collector config for `pipelines` (sorted by name) in namespace `namespace`.
+pub fn relay_conf(
+    pipelines: &[(&ReconcilablePipeline, PipelineEnv)],
+    namespace: &str,
+    cluster_name: Option<&str>,
+) -> String {
+    let queue_size = TOTAL_QUEUE_SIZE / pipelines.len().max(1);
+    let mut processors = vec![
+        "memory_limiter",
+        "k8s_attributes",
+        "filter/drop-noisy-spans",
+    ];
+    let mut processor_config = json!({
+        "memory_limiter": {"check_interval": "1s", "limit_percentage": 75, "spike_limit_percentage": 15},
+        "k8s_attributes": k8s_attributes(),
+        "filter/drop-noisy-spans": noise_filter(namespace),
+        "batch": {"send_batch_size": 512, "send_batch_max_size": 512, "timeout": "10s"},
+    });
+    if let Some(cluster) = cluster_name {
+        processors.push("transform/insert-cluster-name");
+        processor_config["transform/insert-cluster-name"] = json!({
+            "error_mode": "ignore",
+            "trace_statements": [{
+                "context": "resource",
+                "statements": [format!(
+                    r#"set(attributes["k8s.cluster.name"], {}) where attributes["k8s.cluster.name"] == nil"#,
+                    serde_json::to_string(cluster).expect("a string serialises")
+                )]
+            }]
+        });
+    }
+    processors.push("batch");
+
+    let mut extensions = json!({
+        "health_check": {"endpoint": "${env:MY_POD_IP}:13133"},
+        "pprof": {"endpoint": "127.0.0.1:1777"},
+    });
+    let mut service_extensions = vec!["health_check".to_string(), "pprof".to_string()];
+    let mut exporters = serde_json::Map::new();
+    let mut service_pipelines = serde_json::Map::new();
+    for (pipeline, env_names) in pipelines {
+        let id = exporter_id(pipeline);
+        exporters.insert(
+            id.clone(),
+            serde_json::to_value(exporter(pipeline, env_names, queue_size)).expect("serialisable"),
+        );
+        if let Some(oauth2) = &env_names.oauth2 {
+            let spec = pipeline
+                .spec
+                .output
+                .otlp
+                .authentication
+                .as_ref()
+                .and_then(|a| a.oauth2.as_ref());
+            let name = format!("oauth2client/{}", pipeline.name);
+            extensions[&name] = json!({
+                "token_url": env(&oauth2.token_url),
+                "client_id": env(&oauth2.client_id),
+                "client_secret": env(&oauth2.client_secret),
+                "scopes": spec.map(|s| s.scopes.clone()).unwrap_or_default(),
+                "endpoint_params": spec.map(|s| s.params.clone()).unwrap_or_default(),
+            });
+            service_extensions.push(name);
+        }
+        service_pipelines.insert(
+            format!("traces/{}", pipeline.name),
+            json!({"receivers": ["otlp"], "processors": processors, "exporters": [id]}),
+        );
+    }
+    let config = json!({
+        "extensions": extensions,
+        "receivers": {"otlp": {"protocols": {
+            "grpc": {"endpoint": "${env:MY_POD_IP}:4317"},
+            "http": {"endpoint": "${env:MY_POD_IP}:4318"},
+        }}},
+        "processors": processor_config,
+        "exporters": exporters,
+        "service": {
+            "extensions": service_extensions,
+            "pipelines": service_pipelines,
+            "telemetry": {
+                "logs": {"level": "info", "encoding": "json"},
+                "metrics": {
+                    "level": "detailed",
+                    "readers": [{"pull": {"exporter": {"prometheus": {"host": "${env:MY_POD_IP}", "port": 8888}}}}]
+                }
+            }
+        }
+    });
+    serde_saphyr::to_string(&strip_nulls(config)).expect("a JSON value serialises to YAML")
+}
+
+/// Drop `null` fields (unset options), so the collector sees only what is configured.
+fn strip_nulls(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, strip_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(strip_nulls).collect()),
+        other => other,
+    }
+}
