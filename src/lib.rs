@@ -8,5 +8,6 @@ pub mod cli;
 pub mod flow;
 pub mod gateway;
 pub mod metrics;
+pub mod reconciler;
 pub mod tls;
 pub mod validation;
