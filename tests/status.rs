@@ -260,7 +260,7 @@ fn conditions_change_their_transition_time_only_on_a_flip() {
         last_transition_time: time("2026-11-24T09:00:00Z"),
     };
     let both = status::set_condition(
-        &[other.clone()],
+        std::slice::from_ref(&other),
         &value("True", "GatewayConfigured", "ok"),
         Some(3),
         time("2026-11-24T14:00:00Z"),
