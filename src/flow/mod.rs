@@ -3,6 +3,7 @@
 //! here is pure; scraping and status writing happen at the edges.
 
 pub mod prometheus;
+pub mod scrape;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
@@ -137,12 +138,36 @@ impl FlowWindow {
         self.observations.len() >= 2
     }
 
-    /// Counter increases summed over pods and consecutive probes. A counter that went down is a
-    /// restarted collector: its new value is the increase. A pod seen for the first time is the
-    /// baseline, and a pod that went away adds nothing, so pods coming and going are not drops.
+    /// The start of the recent half of the window, which decides whether anything is still
+    /// delivered: a backend that stops accepting shows within half a window, not a whole one.
+    pub fn recent_start(&self) -> Duration {
+        self.observations
+            .back()
+            .map_or(Duration::ZERO, |o| o.at.saturating_sub(self.length / 2))
+    }
+
+    /// Counter increases over the whole window; see [`FlowWindow::increases_since`].
     pub fn increases(&self, exporter: &str) -> Increases {
+        self.increases_since(exporter, Duration::ZERO)
+    }
+
+    /// The probes from the newest one taken at or before `start` (else the oldest) to the newest.
+    fn span_from(&self, start: Duration) -> Vec<&Observation> {
+        let first = self
+            .observations
+            .iter()
+            .rposition(|o| o.at <= start)
+            .unwrap_or(0);
+        self.observations.iter().skip(first).collect()
+    }
+
+    /// Counter increases since `start`, summed over pods and consecutive probes. A counter that
+    /// went down is a restarted collector: its new value is the increase. A pod seen for the
+    /// first time is the baseline, and a pod that went away adds nothing, so pods coming and
+    /// going are not drops.
+    pub fn increases_since(&self, exporter: &str, start: Duration) -> Increases {
         let mut total = Increases::default();
-        for pair in self.observations.iter().collect::<Vec<_>>().windows(2) {
+        for pair in self.span_from(start).windows(2) {
             for (pod, now) in &pair[1].pods {
                 let Some(before) = pair[0].pods.get(pod) else {
                     continue;
@@ -176,7 +201,7 @@ impl FlowWindow {
     /// exporter's port is known) or gRPC.
     pub fn failing_status(&self, http_port: Option<&str>, grpc: bool) -> Option<String> {
         let mut counts: BTreeMap<String, f64> = BTreeMap::new();
-        for pair in self.observations.iter().collect::<Vec<_>>().windows(2) {
+        for pair in self.span_from(Duration::ZERO).windows(2) {
             for (pod, now) in &pair[1].pods {
                 let Some(before) = pair[0].pods.get(pod) else {
                     continue;
@@ -254,11 +279,14 @@ pub enum FlowVerdict {
 /// Above this share of its capacity the export queue is filling up (SPEC §5).
 const BUFFER_FILLING_UP: f64 = 0.8;
 
-/// Judge one exporter over the window.
+/// Judge one exporter over the window. Drops and refusals count over the whole window, so a
+/// recovery is reported only once they have left it; whether anything is still delivered is
+/// judged over the recent half, so a failure is reported within half a window.
 pub fn judge(window: &FlowWindow, exporter: &ExporterRef) -> FlowVerdict {
     let moved = window.increases(&exporter.id);
+    let recent = window.increases_since(&exporter.id, window.recent_start());
     let (queued, capacity) = window.queue(&exporter.id);
-    if moved.dropped > 0.0 && moved.sent == 0.0 {
+    if moved.dropped > 0.0 && recent.sent == 0.0 {
         FlowVerdict::AllDataDropped {
             dropped: moved.dropped,
         }
@@ -271,7 +299,7 @@ pub fn judge(window: &FlowWindow, exporter: &ExporterRef) -> FlowVerdict {
         FlowVerdict::Throttling {
             refused: moved.refused,
         }
-    } else if window.has_history() && moved.sent == 0.0 && queued > 0.0 {
+    } else if window.has_history() && recent.sent == 0.0 && queued > 0.0 {
         let failing = window.failing_status(exporter.port.as_deref(), exporter.grpc);
         FlowVerdict::ExportStalled { queued, failing }
     } else if capacity > 0.0 && queued / capacity > BUFFER_FILLING_UP {
@@ -280,6 +308,52 @@ pub fn judge(window: &FlowWindow, exporter: &ExporterRef) -> FlowVerdict {
         }
     } else {
         FlowVerdict::Healthy
+    }
+}
+
+/// The flow-health state the poller keeps between probes.
+#[derive(Clone, Debug)]
+pub struct FlowMonitor {
+    window: FlowWindow,
+    length: Duration,
+    /// The error of the newest probe, if it failed.
+    failure: Option<String>,
+}
+
+impl FlowMonitor {
+    pub fn new(window: Duration) -> Self {
+        FlowMonitor {
+            window: FlowWindow::new(window),
+            length: window,
+            failure: None,
+        }
+    }
+
+    /// Record the probe taken at `at`: every pod's metrics, or why they could not be read.
+    pub fn observe(&mut self, at: Duration, probe: Result<BTreeMap<String, PodMetrics>, String>) {
+        match probe {
+            Ok(pods) => {
+                self.window.record(at, pods);
+                self.failure = None;
+            }
+            Err(error) => self.failure = Some(error),
+        }
+    }
+
+    /// The TelemetryFlowHealthy condition of one pipeline.
+    pub fn condition(
+        &self,
+        exporter: &ExporterRef,
+        configuration_generated: bool,
+    ) -> FlowCondition {
+        match &self.failure {
+            Some(error) => flow_condition(configuration_generated, Err(error), self.length),
+            None => flow_condition(
+                configuration_generated,
+                Ok(&judge(&self.window, exporter)),
+                self.length,
+            ),
+        }
     }
 }
 
