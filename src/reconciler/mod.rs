@@ -1,4 +1,7 @@
-//! The reconciler (SPEC §4, §5). So far the pure status decisions; the controller that gathers
-//! inputs, applies the gateway and writes status builds on them.
+//! The reconciler (SPEC §4, §5): a reconcile pass that gathers the pipelines' inputs, decides
+//! with pure functions (`status`, `crate::validation`, `crate::gateway`) and writes the gateway
+//! (`apply`).
 
+pub mod apply;
+pub mod pass;
 pub mod status;

@@ -1,0 +1,168 @@
+//! Writing the gateway: server-side apply under one field manager, skipped when the object
+//! already carries the hash of what would be applied, so an unchanged world gets no writes;
+//! pruning of objects no longer desired; deletion of everything when no pipeline is left.
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams};
+use serde_json::Value;
+
+use crate::gateway::{self, GatewayObjects};
+
+pub const FIELD_MANAGER: &str = "telemetry-manager";
+/// The hash of the applied object, compared before the next apply.
+pub const DESIRED_HASH: &str = "telemetry.kyma-project.io/desired-hash";
+
+/// Every kind the gateway consists of, with its scope, in apply order.
+pub fn gateway_kinds(istio: bool) -> Vec<(ApiResource, bool)> {
+    let mut kinds = vec![
+        (ApiResource::erase::<ServiceAccount>(&()), true),
+        (ApiResource::erase::<ClusterRole>(&()), false),
+        (ApiResource::erase::<ClusterRoleBinding>(&()), false),
+        (ApiResource::erase::<Secret>(&()), true),
+        (ApiResource::erase::<ConfigMap>(&()), true),
+        (ApiResource::erase::<Deployment>(&()), true),
+        (ApiResource::erase::<Service>(&()), true),
+        (ApiResource::erase::<NetworkPolicy>(&()), true),
+        (ApiResource::erase::<PodDisruptionBudget>(&()), true),
+    ];
+    if istio {
+        kinds.push((peer_authentication(), true));
+    }
+    kinds
+}
+
+pub fn peer_authentication() -> ApiResource {
+    ApiResource {
+        group: "security.istio.io".into(),
+        version: "v1".into(),
+        api_version: "security.istio.io/v1".into(),
+        kind: "PeerAuthentication".into(),
+        plural: "peerauthentications".into(),
+    }
+}
+
+fn api(
+    client: &kube::Client,
+    resource: &ApiResource,
+    namespaced: bool,
+    namespace: &str,
+) -> Api<DynamicObject> {
+    if namespaced {
+        Api::namespaced_with(client.clone(), namespace, resource)
+    } else {
+        Api::all_with(client.clone(), resource)
+    }
+}
+
+fn resource_of(object: &Value) -> (ApiResource, bool) {
+    let api_version = object["apiVersion"].as_str().unwrap_or_default();
+    let kind = object["kind"].as_str().unwrap_or_default();
+    gateway_kinds(true)
+        .into_iter()
+        .find(|(r, _)| r.api_version == api_version && r.kind == kind)
+        .expect("the gateway only has kinds listed in gateway_kinds")
+}
+
+/// A stable hash of an object as it would be applied.
+fn hash(object: &Value) -> String {
+    let bytes = serde_json::to_vec(object).expect("JSON serialises");
+    let digest = ring::digest::digest(&ring::digest::SHA256, &bytes);
+    digest.as_ref()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// What an apply pass did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub written: Vec<String>,
+    pub deleted: Vec<String>,
+}
+
+/// Apply every desired object whose applied hash differs, and delete the optional objects that
+/// are no longer desired.
+pub async fn apply(
+    client: &kube::Client,
+    objects: &GatewayObjects,
+    namespace: &str,
+    istio: bool,
+) -> Result<Applied, kube::Error> {
+    let mut applied = Applied::default();
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    for mut object in objects.to_values() {
+        let digest = hash(&object);
+        object["metadata"]["annotations"][DESIRED_HASH] = Value::String(digest.clone());
+        let (resource, namespaced) = resource_of(&object);
+        let name = object["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let api = api(client, &resource, namespaced, namespace);
+        let current = api.get_opt(&name).await?;
+        let unchanged = current
+            .as_ref()
+            .and_then(|c| c.metadata.annotations.as_ref())
+            .and_then(|a| a.get(DESIRED_HASH))
+            == Some(&digest);
+        if !unchanged {
+            api.patch(&name, &params, &Patch::Apply(&object)).await?;
+            applied.written.push(format!("{}/{name}", resource.kind));
+        }
+    }
+    let desired_optional = [
+        (
+            ApiResource::erase::<PodDisruptionBudget>(&()),
+            objects.pod_disruption_budget.is_some(),
+        ),
+        (peer_authentication(), objects.peer_authentication.is_some()),
+    ];
+    for (resource, desired) in desired_optional {
+        if desired || (resource.kind == "PeerAuthentication" && !istio) {
+            continue;
+        }
+        if delete_if_present(&api(client, &resource, true, namespace), gateway::NAME).await? {
+            applied
+                .deleted
+                .push(format!("{}/{}", resource.kind, gateway::NAME));
+        }
+    }
+    Ok(applied)
+}
+
+/// Delete every gateway object (no pipeline is reconcilable).
+pub async fn delete_all(
+    client: &kube::Client,
+    namespace: &str,
+    istio: bool,
+) -> Result<Applied, kube::Error> {
+    let mut applied = Applied::default();
+    for (resource, namespaced) in gateway_kinds(istio) {
+        let names: &[&str] = if resource.kind == "Service" {
+            &[gateway::OTLP_SERVICE, gateway::METRICS_SERVICE]
+        } else {
+            &[gateway::NAME]
+        };
+        for name in names {
+            if delete_if_present(&api(client, &resource, namespaced, namespace), name).await? {
+                applied.deleted.push(format!("{}/{name}", resource.kind));
+            }
+        }
+    }
+    Ok(applied)
+}
+
+async fn delete_if_present(api: &Api<DynamicObject>, name: &str) -> Result<bool, kube::Error> {
+    if api.get_opt(name).await?.is_none() {
+        return Ok(false);
+    }
+    match api.delete(name, &DeleteParams::background()).await {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(status)) if status.is_not_found() => Ok(false),
+        Err(err) => Err(err),
+    }
+}
