@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use prometheus::{
-    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 pub struct Metrics {
@@ -17,6 +17,16 @@ pub struct Metrics {
     pub certificate_not_after: Gauge,
     /// Certificate loads or renewals that failed (the previous certificate stays in use).
     pub certificate_reload_failures: IntCounter,
+    /// Reconcile passes by result (`success`, `error`, `lookup_failed`).
+    pub reconciles: IntCounterVec,
+    /// Duration of a reconcile pass.
+    pub reconcile_duration: Histogram,
+    /// 1 for each pipeline's current condition status, 0 for the others.
+    pub pipeline_condition: IntGaugeVec,
+    /// 1 per existing pipeline, with its protocol.
+    pub pipeline_info: IntGaugeVec,
+    /// 1 while this replica holds the leader Lease.
+    pub leader: IntGauge,
 }
 
 impl Metrics {
@@ -76,6 +86,60 @@ impl Metrics {
         registry
             .register(Box::new(build_info))
             .expect("registered once");
+        let reconciles = IntCounterVec::new(
+            Opts::new(
+                "telemetry_reconciles_total",
+                "Reconcile passes of the trace gateway, by result.",
+            ),
+            &["result"],
+        )
+        .expect("valid metric definition");
+        let reconcile_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "telemetry_reconcile_duration_seconds",
+                "Duration of a reconcile pass.",
+            )
+            .buckets(vec![
+                0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ]),
+        )
+        .expect("valid metric definition");
+        let pipeline_condition = IntGaugeVec::new(
+            Opts::new(
+                "telemetry_tracepipeline_condition",
+                "1 for the current status of each TracePipeline condition, 0 for the other statuses.",
+            ),
+            &["pipeline", "type", "status"],
+        )
+        .expect("valid metric definition");
+        let pipeline_info = IntGaugeVec::new(
+            Opts::new(
+                "telemetry_tracepipeline_info",
+                "One series per TracePipeline; always 1.",
+            ),
+            &["pipeline", "protocol"],
+        )
+        .expect("valid metric definition");
+        let leader = IntGauge::new(
+            "telemetry_leader",
+            "1 while this replica holds the leader Lease.",
+        )
+        .expect("valid metric definition");
+        registry
+            .register(Box::new(reconciles.clone()))
+            .expect("registered once");
+        registry
+            .register(Box::new(reconcile_duration.clone()))
+            .expect("registered once");
+        registry
+            .register(Box::new(pipeline_condition.clone()))
+            .expect("registered once");
+        registry
+            .register(Box::new(pipeline_info.clone()))
+            .expect("registered once");
+        registry
+            .register(Box::new(leader.clone()))
+            .expect("registered once");
         #[cfg(target_os = "linux")]
         registry
             .register(Box::new(
@@ -89,6 +153,11 @@ impl Metrics {
             webhook_duration,
             certificate_not_after,
             certificate_reload_failures,
+            reconciles,
+            reconcile_duration,
+            pipeline_condition,
+            pipeline_info,
+            leader,
         })
     }
 

@@ -27,7 +27,7 @@ pub struct Cli {
 pub enum Command {
     /// Run the manager: admission webhooks, metrics and health endpoints (in cluster, or out of
     /// cluster with KUBECONFIG).
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Print the TracePipeline CustomResourceDefinition (both versions) as YAML.
     Crd,
     /// Print the gateway objects that TracePipeline manifests (and the Secrets among them) would
@@ -67,9 +67,9 @@ pub struct RenderArgs {
 /// The gateway's settings, shared by `render` and `run`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct GatewayArgs {
-    /// Namespace of the trace gateway.
-    #[arg(long, default_value = "kyma-system")]
-    pub target_namespace: String,
+    /// Namespace of the trace gateway (default: the manager's namespace; `kyma-system` for render).
+    #[arg(long)]
+    pub target_namespace: Option<String>,
     /// The collector image; the generated configuration is written for this release.
     #[arg(long, default_value = crate::gateway::DEFAULT_COLLECTOR_IMAGE)]
     pub collector_image: String,
@@ -93,7 +93,10 @@ pub struct GatewayArgs {
 impl GatewayArgs {
     pub fn settings(&self, manager_namespace: &str) -> crate::gateway::GatewaySettings {
         crate::gateway::GatewaySettings {
-            namespace: self.target_namespace.clone(),
+            namespace: self
+                .target_namespace
+                .clone()
+                .unwrap_or_else(|| manager_namespace.to_string()),
             manager_namespace: manager_namespace.to_string(),
             collector_image: self.collector_image.clone(),
             replicas: self.gateway_replicas,
@@ -124,7 +127,7 @@ impl Cli {
                     .enable_all()
                     .build()
                     .expect("the Tokio runtime needs threads and an I/O driver");
-                match runtime.block_on(run::run(args)) {
+                match runtime.block_on(run::run(*args)) {
                     Ok(()) => ExitCode::SUCCESS,
                     Err(err) => {
                         eprintln!("error: {err}");
@@ -156,7 +159,7 @@ fn run_render(args: &RenderArgs) -> u8 {
             return validate::UNREADABLE;
         }
     };
-    let settings = args.gateway.settings(&args.gateway.target_namespace);
+    let settings = args.gateway.settings("kyma-system");
     let result = offline_runtime().block_on(render::render_documents(
         &documents,
         &settings,

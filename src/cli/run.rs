@@ -10,6 +10,23 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::admin;
+use crate::reconciler::controller;
+use crate::reconciler::leader;
+use crate::reconciler::pass::PassSettings;
+use kube::runtime::events::Reporter;
+
+/// Whether Istio's `security.istio.io/v1` API is served (then the gateway gets a
+/// PeerAuthentication). Checked at start.
+async fn istio_served(client: &kube::Client) -> bool {
+    client
+        .list_api_group_resources("security.istio.io/v1")
+        .await
+        .is_ok_and(|list| {
+            list.resources
+                .iter()
+                .any(|r| r.name == "peerauthentications")
+        })
+}
 use crate::admission::{Admission, KubeCluster, server};
 use crate::metrics::Metrics;
 use crate::tls::{self, CertStore, files::CertFiles, self_signed};
@@ -62,12 +79,20 @@ pub struct RunArgs {
     /// What the validating webhook does with a reference to a missing Secret.
     #[arg(long, value_enum, default_value_t = SecretRefPolicy::Reject)]
     pub secret_ref_policy: SecretRefPolicy,
-    /// The most TracePipelines a cluster may have; 0 means unlimited.
-    #[arg(long, default_value_t = 5)]
-    pub max_pipelines: usize,
     /// Log format; JSON suits log collectors, text suits a terminal.
     #[arg(long, value_enum, default_value_t = LogFormat::Json)]
     pub log_format: LogFormat,
+    /// This replica's identity in the leader Lease (default: the pod name, else the host name).
+    #[arg(long, env = "POD_NAME")]
+    pub identity: Option<String>,
+    /// Name of the leader-election Lease in the manager's namespace.
+    #[arg(long, default_value = "telemetry-manager-leader")]
+    pub lease_name: String,
+    /// A reconcile pass runs at least this often, repairing drift.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub resync_interval: Duration,
+    #[command(flatten)]
+    pub gateway: crate::cli::GatewayArgs,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -161,9 +186,72 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         )),
     };
 
+    // The reconciler: only the Lease holder runs passes; every replica serves the webhooks.
+    let changed = Arc::new(tokio::sync::Notify::new());
+    let pipelines = controller::watch_pipelines(&client, changed.clone(), shutdown.clone());
+    let caches_synced = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    {
+        let (store, synced) = (pipelines.clone(), caches_synced.clone());
+        tokio::spawn(async move {
+            if store.wait_until_ready().await.is_ok() {
+                synced.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+    }
+    let identity = args.identity.clone().unwrap_or_else(|| {
+        std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "telemetry-manager".into())
+    });
+    let (leading_tx, leading) = tokio::sync::watch::channel(false);
+    let lease = tokio::spawn(leader::run(
+        client.clone(),
+        leader::LeaseSettings {
+            namespace: namespace.clone(),
+            name: args.lease_name.clone(),
+            identity: identity.clone(),
+            duration: Duration::from_secs(15),
+            retry: Duration::from_secs(5),
+        },
+        leading_tx,
+        shutdown.clone(),
+    ));
+    {
+        let (mut leading, metrics) = (leading.clone(), metrics.clone());
+        tokio::spawn(async move {
+            while leading.changed().await.is_ok() {
+                metrics.leader.set(i64::from(*leading.borrow()));
+            }
+        });
+    }
+    let mut gateway = args.gateway.settings(&namespace);
+    gateway.istio = gateway.istio || istio_served(&client).await;
+    let reconciler = tokio::spawn(controller::run(
+        controller::ControllerInputs {
+            client: client.clone(),
+            settings: controller::ControllerSettings {
+                pass: PassSettings {
+                    gateway,
+                    max_pipelines: args.gateway.max_pipelines,
+                },
+                resync: args.resync_interval,
+                debounce: Duration::from_secs(1),
+            },
+            pipelines,
+            changed,
+            leading,
+            metrics: metrics.clone(),
+            reporter: Reporter {
+                controller: "telemetry-manager".into(),
+                instance: Some(identity),
+            },
+        },
+        shutdown.clone(),
+    ));
+
     let settings = Settings {
         secret_ref_policy: args.secret_ref_policy,
-        max_pipelines: args.max_pipelines,
+        max_pipelines: args.gateway.max_pipelines,
     };
     let admission = Arc::new(Admission::new(KubeCluster::new(client.clone()), settings));
     let webhook = tokio::spawn(server::serve_https(
@@ -176,7 +264,9 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     let ready_store = store.clone();
     let health = tokio::spawn(admin::serve(
         health_listener,
-        admin::health_router(Arc::new(move || ready_store.is_loaded())),
+        admin::health_router(Arc::new(move || {
+            ready_store.is_loaded() && caches_synced.load(std::sync::atomic::Ordering::Relaxed)
+        })),
         shutdown.clone(),
     ));
     let metrics_server = tokio::spawn(admin::serve(
@@ -188,7 +278,14 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     termination_signal().await;
     tracing::info!("shutting down: no new connections, finishing in-flight requests");
     shutdown.cancel();
-    let _ = tokio::join!(webhook, health, metrics_server, certificates);
+    let _ = tokio::join!(
+        webhook,
+        health,
+        metrics_server,
+        certificates,
+        reconciler,
+        lease
+    );
     tracing::info!("stopped");
     Ok(())
 }

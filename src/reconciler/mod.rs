@@ -3,5 +3,8 @@
 //! (`apply`).
 
 pub mod apply;
+pub mod controller;
+pub mod leader;
 pub mod pass;
 pub mod status;
+pub mod write;

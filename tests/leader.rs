@@ -1,0 +1,212 @@
+//! Leader election and status writes against a mocked API server (tower-test).
+
+use std::time::Duration;
+
+use http::{Method, Request, Response};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::Api;
+use kube::client::Body;
+use serde_json::{Value, json};
+use telemetry_manager::api::v1beta1::TracePipeline;
+use telemetry_manager::reconciler::leader::{self, LeaseAction, LeaseSettings};
+use telemetry_manager::reconciler::status::ConditionValue;
+use telemetry_manager::reconciler::write;
+use tower_test::mock::{self, Handle};
+
+type ApiHandle = Handle<Request<Body>, Response<Body>>;
+
+fn lease(holder: Option<&str>, renewed_secs_ago: i64, duration: i32) -> Lease {
+    let renewed = Timestamp::now() - k8s_openapi::jiff::SignedDuration::from_secs(renewed_secs_ago);
+    serde_json::from_value(json!({
+        "metadata": {"name": "telemetry-manager-leader", "namespace": "kyma-system", "resourceVersion": "7"},
+        "spec": {"holderIdentity": holder, "leaseDurationSeconds": duration,
+                 "renewTime": renewed.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(), "leaseTransitions": 2}
+    }))
+    .unwrap()
+}
+
+#[test]
+fn lease_decisions() {
+    let now = Timestamp::now();
+    assert_eq!(leader::decide(None, "me", now), LeaseAction::Create);
+    assert_eq!(
+        leader::decide(Some(&lease(Some("me"), 3, 15)), "me", now),
+        LeaseAction::Renew
+    );
+    assert_eq!(
+        leader::decide(Some(&lease(Some("other"), 3, 15)), "me", now),
+        LeaseAction::Follow {
+            holder: "other".into()
+        }
+    );
+    assert_eq!(
+        leader::decide(Some(&lease(Some("other"), 30, 15)), "me", now),
+        LeaseAction::TakeOver,
+        "expired"
+    );
+    assert_eq!(
+        leader::decide(Some(&lease(None, 0, 1)), "me", now),
+        LeaseAction::TakeOver,
+        "released"
+    );
+}
+
+fn settings() -> LeaseSettings {
+    LeaseSettings {
+        namespace: "kyma-system".into(),
+        name: "telemetry-manager-leader".into(),
+        identity: "me".into(),
+        duration: Duration::from_secs(15),
+        retry: Duration::from_secs(5),
+    }
+}
+
+fn client() -> (kube::Client, ApiHandle) {
+    telemetry_manager::tls::install_crypto_provider();
+    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
+    (kube::Client::new(service, "kyma-system"), handle)
+}
+
+async fn next(
+    handle: &mut ApiHandle,
+    method: Method,
+    path: &str,
+) -> (Value, tower_test::mock::SendResponse<Response<Body>>) {
+    let (request, send) = tokio::time::timeout(Duration::from_secs(5), handle.next_request())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((request.method(), request.uri().path()), (&method, path));
+    let bytes = request.into_body().collect_bytes().await.unwrap();
+    (
+        if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap()
+        },
+        send,
+    )
+}
+
+fn respond(status: u16, body: &Value) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .body(Body::from(serde_json::to_vec(body).unwrap()))
+        .unwrap()
+}
+
+const LEASE: &str =
+    "/apis/coordination.k8s.io/v1/namespaces/kyma-system/leases/telemetry-manager-leader";
+
+#[tokio::test]
+async fn taking_over_an_expired_lease_is_conditional_and_a_conflict_means_following() {
+    let (client, mut handle) = client();
+    let api: Api<Lease> = Api::namespaced(client, "kyma-system");
+    let task = tokio::spawn(async move { leader::try_lead(&api, &settings()).await });
+    let (_, send) = next(&mut handle, Method::GET, LEASE).await;
+    send.send_response(respond(
+        200,
+        &serde_json::to_value(lease(Some("other"), 60, 15)).unwrap(),
+    ));
+    let (body, send) = next(&mut handle, Method::PUT, LEASE).await;
+    assert_eq!(body["metadata"]["resourceVersion"], "7");
+    assert_eq!(body["spec"]["holderIdentity"], "me");
+    assert_eq!(body["spec"]["leaseTransitions"], 3);
+    let conflict = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Conflict", "code": 409});
+    send.send_response(respond(409, &conflict));
+    assert!(
+        !task.await.unwrap().unwrap(),
+        "another replica won the race"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_renewal_is_an_error_and_release_hands_the_lease_over() {
+    let (client, mut handle) = client();
+    let api: Api<Lease> = Api::namespaced(client.clone(), "kyma-system");
+    let task = tokio::spawn(async move { leader::try_lead(&api, &settings()).await });
+    let (_, send) = next(&mut handle, Method::GET, LEASE).await;
+    let unavailable = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "ServiceUnavailable", "code": 503});
+    send.send_response(respond(503, &unavailable));
+    assert!(
+        task.await.unwrap().is_err(),
+        "the caller stops writing at once"
+    );
+
+    let api: Api<Lease> = Api::namespaced(client, "kyma-system");
+    let task = tokio::spawn(async move { leader::release(&api, &settings()).await });
+    let (_, send) = next(&mut handle, Method::GET, LEASE).await;
+    send.send_response(respond(
+        200,
+        &serde_json::to_value(lease(Some("me"), 1, 15)).unwrap(),
+    ));
+    let (body, send) = next(&mut handle, Method::PUT, LEASE).await;
+    assert!(
+        body["spec"]
+            .get("holderIdentity")
+            .is_none_or(Value::is_null),
+        "{body}"
+    );
+    assert_eq!(body["spec"]["leaseDurationSeconds"], 1);
+    send.send_response(respond(200, &body));
+    task.await.unwrap().unwrap();
+}
+
+fn pipeline(conditions: Value) -> TracePipeline {
+    serde_json::from_value(json!({
+        "apiVersion": "telemetry.kyma-project.io/v1beta1", "kind": "TracePipeline",
+        "metadata": {"name": "backend", "generation": 4},
+        "spec": {"output": {"otlp": {"endpoint": {"value": "b:4317"}}}},
+        "status": {"conditions": conditions}
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn status_is_written_only_when_it_changed() {
+    let value = ConditionValue {
+        type_: "ConfigurationGenerated",
+        status: "True",
+        reason: "GatewayConfigured",
+        message: "ok".into(),
+    };
+    let now: Time = serde_json::from_value(json!("2026-11-24T12:00:00Z")).unwrap();
+    let (client, mut handle) = client();
+    let api: Api<TracePipeline> = Api::all(client.clone());
+    let fresh = pipeline(json!([]));
+    let (v, n) = (value.clone(), now.clone());
+    let task = tokio::spawn(async move { write::write_conditions(&api, &fresh, &[v], n).await });
+    let (body, send) = next(
+        &mut handle,
+        Method::PATCH,
+        "/apis/telemetry.kyma-project.io/v1beta1/tracepipelines/backend/status",
+    )
+    .await;
+    assert_eq!(
+        body,
+        json!({"status": {"conditions": [{"type": "ConfigurationGenerated", "status": "True", "reason": "GatewayConfigured",
+               "message": "ok", "observedGeneration": 4, "lastTransitionTime": "2026-11-24T12:00:00Z"}]}})
+    );
+    send.send_response(respond(
+        200,
+        &serde_json::to_value(pipeline(json!([]))).unwrap(),
+    ));
+    let flipped = task.await.unwrap().unwrap();
+    assert_eq!(
+        flipped,
+        vec![value.clone()],
+        "a new condition is a flip, announced by an Event"
+    );
+
+    let written = pipeline(body["status"]["conditions"].clone());
+    let api: Api<TracePipeline> = Api::all(client);
+    let task =
+        tokio::spawn(async move { write::write_conditions(&api, &written, &[value], now).await });
+    assert!(task.await.unwrap().unwrap().is_empty());
+    assert!(
+        handle.next_request().await.is_none(),
+        "an unchanged status is not written"
+    );
+}
