@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use prometheus::{
-    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
+    IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 pub struct Metrics {
@@ -27,6 +27,14 @@ pub struct Metrics {
     pub pipeline_info: IntGaugeVec,
     /// 1 while this replica holds the leader Lease.
     pub leader: IntGauge,
+    /// Duration of one flow-health probe of all gateway pods.
+    pub flow_probe_duration: Histogram,
+    /// Flow-health probes that could not read every gateway pod.
+    pub flow_probe_failures: IntCounter,
+    /// Spans sent per second per pipeline, over the flow window.
+    pub pipeline_sent_rate: GaugeVec,
+    /// Spans dropped per second per pipeline, over the flow window.
+    pub pipeline_dropped_rate: GaugeVec,
 }
 
 impl Metrics {
@@ -125,6 +133,49 @@ impl Metrics {
             "1 while this replica holds the leader Lease.",
         )
         .expect("valid metric definition");
+        let flow_probe_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "telemetry_flow_probe_duration_seconds",
+                "Duration of one flow-health probe of all gateway pods.",
+            )
+            .buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
+        )
+        .expect("valid metric definition");
+        let flow_probe_failures = IntCounter::new(
+            "telemetry_flow_probe_failures_total",
+            "Flow-health probes that could not read every gateway pod.",
+        )
+        .expect("valid metric definition");
+        let pipeline_sent_rate = GaugeVec::new(
+            Opts::new(
+                "telemetry_tracepipeline_sent_spans_per_second",
+                "Spans sent per second per pipeline, over the flow window.",
+            ),
+            &["pipeline"],
+        )
+        .expect("valid metric definition");
+        let pipeline_dropped_rate = GaugeVec::new(
+            Opts::new(
+                "telemetry_tracepipeline_dropped_spans_per_second",
+                "Spans dropped per second per pipeline, over the flow window.",
+            ),
+            &["pipeline"],
+        )
+        .expect("valid metric definition");
+        registry
+            .register(Box::new(flow_probe_duration.clone()))
+            .expect("registered once");
+        registry
+            .register(Box::new(flow_probe_failures.clone()))
+            .expect("registered once");
+        registry
+            .register(Box::new(pipeline_sent_rate.clone()))
+            .expect("registered once");
+        registry
+            .register(Box::new(pipeline_dropped_rate.clone()))
+            .expect("registered once");
         registry
             .register(Box::new(reconciles.clone()))
             .expect("registered once");
@@ -158,6 +209,10 @@ impl Metrics {
             pipeline_condition,
             pipeline_info,
             leader,
+            flow_probe_duration,
+            flow_probe_failures,
+            pipeline_sent_rate,
+            pipeline_dropped_rate,
         })
     }
 

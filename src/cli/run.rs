@@ -91,6 +91,15 @@ pub struct RunArgs {
     /// A reconcile pass runs at least this often, repairing drift.
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub resync_interval: Duration,
+    /// How often the gateway pods' metrics are read for flow health.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    pub flow_poll_interval: Duration,
+    /// The sliding window that flow health is judged over.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub flow_window: Duration,
+    /// Deadline of one scrape of one gateway pod.
+    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    pub flow_scrape_timeout: Duration,
     #[command(flatten)]
     pub gateway: crate::cli::GatewayArgs,
 }
@@ -236,6 +245,12 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
                 },
                 resync: args.resync_interval,
                 debounce: Duration::from_secs(1),
+                flow_poll: args.flow_poll_interval,
+                flow_window: args.flow_window,
+                scrape: crate::flow::scrape::ScrapeLimits {
+                    timeout: args.flow_scrape_timeout,
+                    ..crate::flow::scrape::ScrapeLimits::default()
+                },
             },
             pipelines,
             changed,

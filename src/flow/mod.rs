@@ -340,6 +340,11 @@ impl FlowMonitor {
         }
     }
 
+    /// How the exporter's counters moved over the window.
+    pub fn increases(&self, exporter: &str) -> Increases {
+        self.window.increases(exporter)
+    }
+
     /// The TelemetryFlowHealthy condition of one pipeline.
     pub fn condition(
         &self,

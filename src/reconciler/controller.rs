@@ -23,6 +23,8 @@ use super::pass::{self, PassOutcome, PassSettings};
 use super::status::{self, ConditionValue};
 use super::write;
 use crate::api::v1beta1::TracePipeline;
+use crate::flow::scrape::{self, ScrapeLimits};
+use crate::flow::{ExporterRef, FlowMonitor};
 use crate::gateway;
 use crate::metrics::Metrics;
 use crate::validation;
@@ -30,6 +32,11 @@ use crate::validation;
 #[derive(Clone, Debug)]
 pub struct ControllerSettings {
     pub pass: PassSettings,
+    /// How often the gateway's metrics are read (`--flow-poll-interval`).
+    pub flow_poll: Duration,
+    /// The sliding window flow health is judged over (`--flow-window`).
+    pub flow_window: Duration,
+    pub scrape: ScrapeLimits,
     /// A pass runs at least this often, repairing drift nobody reported.
     pub resync: Duration,
     /// Changes arriving within this time are handled by one pass.
@@ -223,23 +230,68 @@ pub async fn run(inputs: ControllerInputs, shutdown: CancellationToken) {
     let recorder = Recorder::new(client.clone(), reporter);
     let status_api: Api<TracePipeline> = Api::all(client.clone());
     let mut secrets = SecretWatches::default();
+    let mut monitor = FlowMonitor::new(settings.flow_window);
+    let origin = Instant::now();
+    let mut last: Option<(Vec<TracePipeline>, PassOutcome, Option<ConditionValue>)> = None;
     let mut backoff = Duration::ZERO;
     let mut next_pass = Instant::now();
+    let mut next_probe = Instant::now() + settings.flow_poll;
     loop {
-        let wait = next_pass.saturating_duration_since(Instant::now());
-        tokio::select! {
-            _ = changed.notified() => {}
-            _ = tokio::time::sleep(wait) => {}
-            _ = leading.changed() => {}
+        let until_pass = next_pass.saturating_duration_since(Instant::now());
+        let until_probe = next_probe.saturating_duration_since(Instant::now());
+        let probe_due = tokio::select! {
+            _ = changed.notified() => false,
+            _ = tokio::time::sleep(until_pass) => false,
+            _ = tokio::time::sleep(until_probe) => true,
+            _ = leading.changed() => false,
             _ = shutdown.cancelled() => return,
+        };
+        if !*leading.borrow() {
+            next_pass = Instant::now() + settings.resync;
+            next_probe = Instant::now() + settings.flow_poll;
+            continue;
+        }
+        if probe_due {
+            next_probe = Instant::now() + settings.flow_poll;
+            let started = Instant::now();
+            let probe =
+                match scrape::discover(&client, &target, gateway::METRICS_SERVICE, 8888).await {
+                    Ok(targets) => scrape::scrape_all(&targets, settings.scrape).await,
+                    Err(err) => Err(format!("cannot find the gateway pods: {err}")),
+                };
+            metrics
+                .flow_probe_duration
+                .observe(started.elapsed().as_secs_f64());
+            if let Err(error) = &probe {
+                metrics.flow_probe_failures.inc();
+                tracing::debug!(%error, "flow probe failed");
+            }
+            monitor.observe(origin.elapsed(), probe);
+            if let Some((all, outcome, health)) = &last {
+                let context = StatusContext {
+                    api: &status_api,
+                    leading: &leading,
+                    recorder: &recorder,
+                    metrics: &metrics,
+                };
+                if let Err(err) = write_statuses(
+                    &context,
+                    all,
+                    outcome,
+                    health.clone(),
+                    &monitor,
+                    settings.flow_window,
+                )
+                .await
+                {
+                    tracing::warn!(error = %err, "writing flow health failed");
+                }
+            }
+            continue;
         }
         tokio::select! {
             _ = tokio::time::sleep(settings.debounce) => {}
             _ = shutdown.cancelled() => return,
-        }
-        if !*leading.borrow() {
-            next_pass = Instant::now() + settings.resync;
-            continue;
         }
         tokio::select! {
             ready = pipelines.wait_until_ready() => if ready.is_err() { return },
@@ -265,15 +317,20 @@ pub async fn run(inputs: ControllerInputs, shutdown: CancellationToken) {
                 continue;
             }
         };
-        let health = gateway_health(&client, &target).await;
+        let health = gateway_health(&client, &target).await.ok();
+        let context = StatusContext {
+            api: &status_api,
+            leading: &leading,
+            recorder: &recorder,
+            metrics: &metrics,
+        };
         let written = write_statuses(
-            &status_api,
+            &context,
             &all,
             &outcome,
-            health.ok(),
-            &leading,
-            &recorder,
-            &metrics,
+            health.clone(),
+            &monitor,
+            settings.flow_window,
         )
         .await;
         let result = if outcome.lookup_failed {
@@ -289,6 +346,7 @@ pub async fn run(inputs: ControllerInputs, shutdown: CancellationToken) {
         } else {
             (backoff * 2).clamp(Duration::from_secs(1), Duration::from_secs(300))
         };
+        // Come back when a certificate expires, to flip TLSCertificateAboutToExpire.
         let expiry = outcome
             .certificate_expiry
             .map(|t| Duration::from_secs(u64::try_from(t - now).unwrap_or(0)))
@@ -299,6 +357,35 @@ pub async fn run(inputs: ControllerInputs, shutdown: CancellationToken) {
             } else {
                 backoff
             };
+        last = Some((all, outcome, health));
+    }
+}
+
+/// Where statuses are written, and whether this replica may write.
+struct StatusContext<'a> {
+    api: &'a Api<TracePipeline>,
+    leading: &'a watch::Receiver<bool>,
+    recorder: &'a Recorder,
+    metrics: &'a Metrics,
+}
+
+/// The exporter a pipeline's flow is judged by; the backend port from an inline endpoint, to
+/// match HTTP client metrics.
+fn exporter_of(pipeline: &TracePipeline) -> ExporterRef {
+    let otlp = &pipeline.spec.output.otlp;
+    let grpc = otlp.protocol != Some(crate::api::Protocol::Http);
+    let kind = if grpc { "otlp_grpc" } else { "otlp_http" };
+    let port = otlp
+        .endpoint
+        .value
+        .as_deref()
+        .and_then(|e| e.rsplit(':').next())
+        .map(|p| p.trim_end_matches('/').to_string())
+        .filter(|p| p.parse::<u16>().is_ok());
+    ExporterRef {
+        id: format!("{kind}/{}", pipeline.name_any()),
+        grpc,
+        port,
     }
 }
 
@@ -307,34 +394,49 @@ fn gateway_selector() -> watcher::Config {
 }
 
 async fn write_statuses(
-    api: &Api<TracePipeline>,
+    context: &StatusContext<'_>,
     pipelines: &[TracePipeline],
     outcome: &PassOutcome,
     health: Option<ConditionValue>,
-    leading: &watch::Receiver<bool>,
-    recorder: &Recorder,
-    metrics: &Metrics,
+    monitor: &FlowMonitor,
+    window: Duration,
 ) -> Result<(), kube::Error> {
+    let StatusContext {
+        api,
+        leading,
+        recorder,
+        metrics,
+    } = context;
     let now = Time(k8s_openapi::jiff::Timestamp::now());
     metrics.pipeline_info.reset();
     for pipeline in pipelines {
         let name = pipeline.name_any();
-        let protocol = if pipeline.spec.output.otlp.protocol == Some(crate::api::Protocol::Http) {
-            "http"
-        } else {
-            "grpc"
-        };
+        let exporter = exporter_of(pipeline);
+        let protocol = if exporter.grpc { "grpc" } else { "http" };
         metrics
             .pipeline_info
             .with_label_values(&[&name, protocol])
             .set(1);
-        let mut values: Vec<ConditionValue> = outcome
-            .configuration
-            .get(&name)
-            .cloned()
-            .into_iter()
-            .collect();
+        let configuration = outcome.configuration.get(&name).cloned();
+        let generated = configuration.as_ref().is_some_and(|c| c.status == "True");
+        let flow = monitor.condition(&exporter, generated);
+        let rates = monitor.increases(&exporter.id);
+        metrics
+            .pipeline_sent_rate
+            .with_label_values(&[&name])
+            .set(rates.sent / window.as_secs_f64());
+        metrics
+            .pipeline_dropped_rate
+            .with_label_values(&[&name])
+            .set(rates.dropped / window.as_secs_f64());
+        let mut values: Vec<ConditionValue> = configuration.into_iter().collect();
         values.extend(health.clone());
+        values.push(ConditionValue {
+            type_: status::TELEMETRY_FLOW_HEALTHY,
+            status: flow.status,
+            reason: flow.reason,
+            message: flow.message,
+        });
         record_conditions(metrics, &name, &values);
         // Losing the Lease stops writes at once, even in the middle of a pass.
         if !*leading.borrow() {
@@ -344,4 +446,77 @@ async fn write_statuses(
         write::publish_flips(recorder, pipeline, &flipped).await;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn pipeline(name: &str, otlp: serde_json::Value) -> TracePipeline {
+        serde_json::from_value(json!({
+            "apiVersion": "telemetry.kyma-project.io/v1beta1", "kind": "TracePipeline",
+            "metadata": {"name": name}, "spec": {"output": {"otlp": otlp}}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn exporters_are_named_as_the_collector_config_names_them() {
+        let grpc = exporter_of(&pipeline(
+            "a",
+            json!({"endpoint": {"value": "backend:4317"}}),
+        ));
+        assert_eq!(
+            grpc,
+            ExporterRef {
+                id: "otlp_grpc/a".into(),
+                grpc: true,
+                port: Some("4317".into())
+            }
+        );
+        let http = exporter_of(&pipeline(
+            "b",
+            json!({"protocol": "http", "endpoint": {"value": "https://backend:4318/"}}),
+        ));
+        assert_eq!(
+            http,
+            ExporterRef {
+                id: "otlp_http/b".into(),
+                grpc: false,
+                port: Some("4318".into())
+            }
+        );
+        let secret = exporter_of(&pipeline(
+            "c",
+            json!({"protocol": "http", "endpoint": {"valueFrom": {"secretKeyRef": {"name": "s", "namespace": "n", "key": "k"}}}}),
+        ));
+        assert_eq!(
+            secret.port, None,
+            "a Secret's value is not read for metrics matching"
+        );
+    }
+
+    #[test]
+    fn only_referenced_secrets_are_watched() {
+        let pipelines = [
+            pipeline(
+                "a",
+                json!({"endpoint": {"valueFrom": {"secretKeyRef": {"name": "s1", "namespace": "n1", "key": "k"}}}}),
+            ),
+            pipeline(
+                "b",
+                json!({"endpoint": {"value": "b:4317"}, "headers": [
+                    {"name": "h", "valueFrom": {"secretKeyRef": {"name": "s2", "namespace": "n2", "key": "k"}}},
+                    {"name": "i", "valueFrom": {"secretKeyRef": {"name": "s1", "namespace": "n1", "key": "other"}}}
+                ]}),
+            ),
+        ];
+        let wanted: Vec<(String, String)> = referenced_secrets(&pipelines).into_iter().collect();
+        assert_eq!(
+            wanted,
+            vec![("n1".into(), "s1".into()), ("n2".into(), "s2".into())]
+        );
+    }
 }
