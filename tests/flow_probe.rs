@@ -79,7 +79,7 @@ async fn status_follows_a_failing_and_recovering_backend_within_the_spec_targets
         *served.lock().unwrap() = metrics(sent, failed, 0);
         let probe = scrape::scrape_all(&targets, ScrapeLimits::default()).await;
         monitor.observe(POLL * poll, probe);
-        reasons.push(monitor.condition(&backend(), true).reason);
+        reasons.push(monitor.condition(&backend(), true).unwrap().reason);
     }
     assert!(
         reasons[1..8].iter().all(|r| *r == "FlowHealthy"),
@@ -146,7 +146,7 @@ async fn an_unreachable_backend_is_an_export_stall_within_60_seconds() {
             POLL * poll,
             scrape::scrape_all(&targets, ScrapeLimits::default()).await,
         );
-        reasons.push(monitor.condition(&backend(), true).reason);
+        reasons.push(monitor.condition(&backend(), true).unwrap().reason);
     }
     let stalled = reasons[6..]
         .iter()
@@ -181,8 +181,13 @@ async fn scrape_failures_make_the_flow_unknown_with_the_error() {
     );
 
     let mut monitor = FlowMonitor::new(WINDOW);
+    assert_eq!(
+        monitor.condition(&backend(), true),
+        None,
+        "nothing is known before the first probe"
+    );
     monitor.observe(Duration::ZERO, Err(error.clone()));
-    let condition = monitor.condition(&backend(), true);
+    let condition = monitor.condition(&backend(), true).unwrap();
     assert_eq!(
         (condition.status, condition.reason),
         ("Unknown", "GatewayProbingFailed")
@@ -190,7 +195,7 @@ async fn scrape_failures_make_the_flow_unknown_with_the_error() {
     assert!(condition.message.ends_with(&error));
     // ConfigurationGenerated=False wins over everything.
     assert_eq!(
-        monitor.condition(&backend(), false).reason,
+        monitor.condition(&backend(), false).unwrap().reason,
         "ConfigurationNotGenerated"
     );
 

@@ -318,6 +318,7 @@ pub struct FlowMonitor {
     length: Duration,
     /// The error of the newest probe, if it failed.
     failure: Option<String>,
+    probed: bool,
 }
 
 impl FlowMonitor {
@@ -326,11 +327,13 @@ impl FlowMonitor {
             window: FlowWindow::new(window),
             length: window,
             failure: None,
+            probed: false,
         }
     }
 
     /// Record the probe taken at `at`: every pod's metrics, or why they could not be read.
     pub fn observe(&mut self, at: Duration, probe: Result<BTreeMap<String, PodMetrics>, String>) {
+        self.probed = true;
         match probe {
             Ok(pods) => {
                 self.window.record(at, pods);
@@ -345,20 +348,24 @@ impl FlowMonitor {
         self.window.increases(exporter)
     }
 
-    /// The TelemetryFlowHealthy condition of one pipeline.
+    /// The TelemetryFlowHealthy condition of one pipeline; `None` before the first probe, when
+    /// nothing is known yet.
     pub fn condition(
         &self,
         exporter: &ExporterRef,
         configuration_generated: bool,
-    ) -> FlowCondition {
-        match &self.failure {
+    ) -> Option<FlowCondition> {
+        if !self.probed {
+            return None;
+        }
+        Some(match &self.failure {
             Some(error) => flow_condition(configuration_generated, Err(error), self.length),
             None => flow_condition(
                 configuration_generated,
                 Ok(&judge(&self.window, exporter)),
                 self.length,
             ),
-        }
+        })
     }
 }
 

@@ -431,12 +431,12 @@ async fn write_statuses(
             .set(rates.dropped / window.as_secs_f64());
         let mut values: Vec<ConditionValue> = configuration.into_iter().collect();
         values.extend(health.clone());
-        values.push(ConditionValue {
+        values.extend(flow.map(|flow| ConditionValue {
             type_: status::TELEMETRY_FLOW_HEALTHY,
             status: flow.status,
             reason: flow.reason,
             message: flow.message,
-        });
+        }));
         record_conditions(metrics, &name, &values);
         // Losing the Lease stops writes at once, even in the middle of a pass.
         if !*leading.borrow() {

@@ -2,6 +2,8 @@
 //! committed) and pipeline objects.
 #![allow(dead_code)]
 
+pub mod fake_api;
+
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, date_time_ymd};
 use serde_json::{Value, json};
 

@@ -1,0 +1,217 @@
+//! The whole manager against an in-memory API server: it takes the Lease, builds the gateway for
+//! a valid pipeline, writes the three conditions, watches only the referenced Secret, follows a
+//! Secret rotation, and releases the Lease on SIGTERM.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::fake_api::{self, FakeApi};
+use serde_json::{Value, json};
+
+const PIPELINES: &str = "/apis/telemetry.kyma-project.io/v1beta1/tracepipelines";
+const SECRET: &str = "/api/v1/namespaces/obs/secrets/backend";
+const GATEWAY_SECRET: &str = "/api/v1/namespaces/telemetry/secrets/telemetry-trace-gateway";
+const DEPLOYMENT: &str = "/apis/apps/v1/namespaces/telemetry/deployments/telemetry-trace-gateway";
+const LEASE: &str =
+    "/apis/coordination.k8s.io/v1/namespaces/telemetry/leases/telemetry-manager-leader";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn secret(endpoint: &str) -> Value {
+    use base64::Engine;
+    json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "backend", "namespace": "obs"},
+           "data": {"endpoint": base64::engine::general_purpose::STANDARD.encode(endpoint)}})
+}
+
+async fn eventually(what: &str, api: &Arc<Mutex<FakeApi>>, check: impl Fn(&FakeApi) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !check(&api.lock().unwrap()) {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; requests:\n{}",
+            api.lock().unwrap().requests.join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn start(kubeconfig: &std::path::Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_telemetry-manager"))
+        .args([
+            "run",
+            "--webhook-addr",
+            &format!("127.0.0.1:{}", free_port()),
+            "--metrics-addr",
+            &format!("127.0.0.1:{}", free_port()),
+            "--health-addr",
+            &format!("127.0.0.1:{}", free_port()),
+            "--namespace",
+            "telemetry",
+            "--identity",
+            "manager-0",
+            "--flow-poll-interval",
+            "1s",
+            "--log-format",
+            "text",
+        ])
+        .env("KUBECONFIG", kubeconfig)
+        .env_remove("POD_NAMESPACE")
+        .env_remove("POD_NAME")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn condition<'a>(pipeline: &'a Value, type_: &str) -> Option<&'a Value> {
+    pipeline["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)
+}
+
+#[tokio::test]
+async fn the_manager_builds_the_gateway_writes_status_and_follows_secret_rotation() {
+    telemetry_manager::tls::install_crypto_provider();
+    let api = Arc::new(Mutex::new(FakeApi::default()));
+    {
+        let mut state = api.lock().unwrap();
+        state.insert(SECRET, secret("backend-one.example.com:4317"));
+        state.insert(
+            &format!("{PIPELINES}/backend"),
+            json!({"apiVersion": "telemetry.kyma-project.io/v1beta1", "kind": "TracePipeline",
+                   "metadata": {"name": "backend"},
+                   "spec": {"output": {"otlp": {"protocol": "grpc", "endpoint":
+                       {"valueFrom": {"secretKeyRef": {"name": "backend", "namespace": "obs", "key": "endpoint"}}}}}}}),
+        );
+        for i in 0..50 {
+            state.insert(&format!("/api/v1/namespaces/other/secrets/unrelated-{i}"), json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": format!("unrelated-{i}"), "namespace": "other"}}));
+        }
+    }
+    let address = fake_api::serve(api.clone()).await;
+    let kubeconfig =
+        std::env::temp_dir().join(format!("tm-controller-kubeconfig-{}", std::process::id()));
+    fake_api::kubeconfig(address, &kubeconfig);
+    let mut manager = start(&kubeconfig);
+
+    eventually("the Lease", &api, |s| {
+        s.objects
+            .get(LEASE)
+            .is_some_and(|l| l["spec"]["holderIdentity"] == "manager-0")
+    })
+    .await;
+    eventually("the gateway Deployment", &api, |s| {
+        s.objects.contains_key(DEPLOYMENT)
+    })
+    .await;
+    eventually("all three conditions", &api, |s| {
+        let pipeline = &s.objects[&format!("{PIPELINES}/backend")];
+        [
+            "ConfigurationGenerated",
+            "GatewayHealthy",
+            "TelemetryFlowHealthy",
+        ]
+        .iter()
+        .all(|t| condition(pipeline, t).is_some())
+    })
+    .await;
+    {
+        let state = api.lock().unwrap();
+        let pipeline = &state.objects[&format!("{PIPELINES}/backend")];
+        assert_eq!(
+            condition(pipeline, "ConfigurationGenerated").unwrap()["reason"],
+            "GatewayConfigured"
+        );
+        assert_eq!(
+            condition(pipeline, "GatewayHealthy").unwrap()["status"],
+            "False",
+            "no gateway pods run here"
+        );
+        assert_eq!(
+            condition(pipeline, "TelemetryFlowHealthy").unwrap()["reason"],
+            "GatewayProbingFailed"
+        );
+        let config = state.objects["/api/v1/namespaces/telemetry/configmaps/telemetry-trace-gateway"]["data"]["relay.conf"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            config.contains("otlp_grpc/backend") && !config.contains("backend-one"),
+            "{config}"
+        );
+        // Secrets: only the referenced one, read by name and watched by a name field selector.
+        let secret_requests: Vec<&String> = state
+            .requests
+            .iter()
+            .filter(|r| r.contains("/secrets"))
+            .collect();
+        for request in &secret_requests {
+            let allowed = request.contains("/namespaces/obs/secrets/backend")
+                || request.contains("/namespaces/obs/secrets?")
+                    && request.contains("fieldSelector=metadata.name%3Dbackend")
+                // The manager's own namespace: its CA Secret and the gateway's env Secret.
+                || request.contains("/namespaces/telemetry/secrets");
+            assert!(allowed, "unexpected Secret request {request}");
+        }
+        assert!(
+            !state
+                .requests
+                .iter()
+                .any(|r| r.contains("/namespaces/other/")),
+            "an unrelated namespace was read"
+        );
+    }
+
+    // Rotate the referenced Secret: the env Secret follows within seconds.
+    let checksum = |s: &FakeApi| {
+        s.objects[DEPLOYMENT]["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+            .clone()
+    };
+    let before = checksum(&api.lock().unwrap());
+    let endpoint_of =
+        |s: &FakeApi| s.objects[GATEWAY_SECRET]["data"]["OTLP_ENDPOINT_BACKEND"].clone();
+    let old_endpoint = endpoint_of(&api.lock().unwrap());
+    let rotated = Instant::now();
+    api.lock()
+        .unwrap()
+        .insert(SECRET, secret("backend-two.example.com:4317"));
+    eventually("the rotated Secret in the gateway", &api, |s| {
+        endpoint_of(s) != old_endpoint
+    })
+    .await;
+    assert!(
+        rotated.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        rotated.elapsed()
+    );
+    assert_ne!(checksum(&api.lock().unwrap()), before, "the pods roll");
+
+    Command::new("kill")
+        .args(["-TERM", &manager.id().to_string()])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = manager.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the manager did not stop");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success());
+    let lease = api.lock().unwrap().objects[LEASE].clone();
+    assert!(
+        lease["spec"]["holderIdentity"].is_null(),
+        "the Lease is released on shutdown: {lease}"
+    );
+    std::fs::remove_file(&kubeconfig).unwrap();
+}
