@@ -106,7 +106,7 @@ async fn handle(State(api): State<Shared>, request: Request) -> Response {
     let query: BTreeMap<String, String> = request
         .uri()
         .query()
-        .map(|q| url_decode_pairs(q))
+        .map(url_decode_pairs)
         .unwrap_or_default();
     api.lock()
         .unwrap()
@@ -258,10 +258,10 @@ fn looks_like_item(path: &str) -> bool {
     } else {
         &segments[3.min(segments.len())..]
     };
-    match after_prefix {
-        ["namespaces", _, _, _] | ["namespaces", _] | [_, _] | [] => true,
-        _ => false,
-    }
+    matches!(
+        after_prefix,
+        ["namespaces", _, _, _] | ["namespaces", _] | [_, _] | []
+    )
 }
 
 fn url_decode_pairs(query: &str) -> BTreeMap<String, String> {
