@@ -441,3 +441,27 @@ fn pipelines_that_cannot_be_reconciled_are_left_out_with_the_reason() {
         "{err}"
     );
 }
+
+#[test]
+fn a_deleted_secret_removes_only_its_pipeline() {
+    let secret = "apiVersion: v1\nkind: Secret\nmetadata: {name: kept, namespace: obs}\nstringData: {endpoint: 'kept.example.com:4317'}\n---\n";
+    let manifests = format!(
+        "{secret}{}{}",
+        pipeline(
+            "kept",
+            "endpoint: {valueFrom: {secretKeyRef: {name: kept, namespace: obs, key: endpoint}}}"
+        ),
+        pipeline(
+            "orphaned",
+            "endpoint: {valueFrom: {secretKeyRef: {name: deleted, namespace: obs, key: endpoint}}}"
+        ),
+    );
+    let (code, out, err) = render(&manifests, &settings(), false);
+    assert_eq!(code, 0);
+    let relay = config(&out);
+    assert!(
+        relay.contains("traces/kept") && !relay.contains("orphaned"),
+        "{relay}"
+    );
+    assert!(err.contains(r#""orphaned" is invalid: spec.output.otlp.endpoint.valueFrom.secretKeyRef: Not found: Secret "deleted" in namespace "obs" does not exist"#), "{err}");
+}
