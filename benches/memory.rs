@@ -16,14 +16,6 @@ use std::time::{Duration, Instant};
 use common::fake_api::{self, FakeApi};
 use serde_json::json;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn rss_kib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     status
@@ -84,9 +76,18 @@ async fn measure(unrelated: usize) -> Measurement {
             "--log-format",
             "json",
         ])
-        .args(["--webhook-addr", &format!("127.0.0.1:{}", free_port())])
-        .args(["--metrics-addr", &format!("127.0.0.1:{}", free_port())])
-        .args(["--health-addr", &format!("127.0.0.1:{}", free_port())])
+        .args([
+            "--webhook-addr",
+            &format!("127.0.0.1:{}", common::free_port()),
+        ])
+        .args([
+            "--metrics-addr",
+            &format!("127.0.0.1:{}", common::free_port()),
+        ])
+        .args([
+            "--health-addr",
+            &format!("127.0.0.1:{}", common::free_port()),
+        ])
         .env("KUBECONFIG", &kubeconfig)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())

@@ -1,12 +1,13 @@
 //! Certificate management: the self-managed CA against a mocked API server (tower-test: each step
 //! asserts the request and answers as the API server would), and file reloading.
 
-use std::sync::Arc;
+mod common;
 
-use rustls::client::danger::ServerCertVerifier;
+use std::sync::Arc;
 use std::time::Duration;
 
-use http::{Method, Request, Response};
+use common::mock_api::{self, expect, ok, status};
+use http::Method;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhook, MutatingWebhookConfiguration, ValidatingWebhook,
@@ -14,64 +15,20 @@ use k8s_openapi::api::admissionregistration::v1::{
 };
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
-use kube::client::Body;
+use rustls::client::danger::ServerCertVerifier;
 use serde_json::{Value, json};
 use telemetry_manager::tls::files::{CertFiles, Reload};
 use telemetry_manager::tls::self_signed::{
     self, CA_SECRET, CertificateAuthority, SelfSignedSettings,
 };
 use telemetry_manager::tls::{self, CertStore};
-use tower_test::mock::{self, Handle};
-
-type ApiHandle = Handle<Request<Body>, Response<Body>>;
-
-fn mock_client() -> (kube::Client, ApiHandle) {
-    tls::install_crypto_provider();
-    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
-    (kube::Client::new(service, "telemetry"), handle)
-}
 
 const NOW: i64 = 1_900_000_000;
 const SECRET_PATH: &str = "/api/v1/namespaces/telemetry/secrets";
 
-fn status(code: u16, reason: &str) -> Response<Body> {
-    let body = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason, "code": code, "message": reason});
-    Response::builder()
-        .status(code)
-        .body(Body::from(serde_json::to_vec(&body).unwrap()))
-        .unwrap()
-}
-
-fn ok(value: &impl serde::Serialize) -> Response<Body> {
-    Response::builder()
-        .body(Body::from(serde_json::to_vec(value).unwrap()))
-        .unwrap()
-}
-
-/// Expect one request; return its body as JSON (null when empty) and the responder.
-async fn expect(
-    handle: &mut ApiHandle,
-    method: Method,
-    path: &str,
-) -> (Value, tower_test::mock::SendResponse<Response<Body>>) {
-    let (request, send) = tokio::time::timeout(Duration::from_secs(5), handle.next_request())
-        .await
-        .expect("the API was not called in time")
-        .expect("the client went away");
-    assert_eq!(request.method(), method);
-    assert_eq!(request.uri().path(), path, "{}", request.uri());
-    let bytes = request.into_body().collect_bytes().await.unwrap();
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes).unwrap()
-    };
-    (body, send)
-}
-
 #[tokio::test]
 async fn first_replica_creates_the_ca() {
-    let (client, mut handle) = mock_client();
+    let (client, mut handle) = mock_api::client("telemetry");
     let api: Api<Secret> = Api::namespaced(client, "telemetry");
     let task = tokio::spawn(async move { self_signed::ensure_ca(&api, "telemetry", NOW).await });
     let (_, send) = expect(
@@ -98,7 +55,7 @@ async fn first_replica_creates_the_ca() {
 #[tokio::test]
 async fn a_replica_that_loses_the_creation_race_uses_the_winners_ca() {
     let winner_secret = stored_ca(NOW).await;
-    let (client, mut handle) = mock_client();
+    let (client, mut handle) = mock_api::client("telemetry");
     let api: Api<Secret> = Api::namespaced(client, "telemetry");
     let task = tokio::spawn(async move { self_signed::ensure_ca(&api, "telemetry", NOW).await });
     let (_, send) = expect(
@@ -124,7 +81,7 @@ async fn a_replica_that_loses_the_creation_race_uses_the_winners_ca() {
 
 /// A CA Secret as ensure_ca writes it, made by a mocked first start at time `at`.
 async fn stored_ca(at: i64) -> Value {
-    let (client, mut handle) = mock_client();
+    let (client, mut handle) = mock_api::client("telemetry");
     let api: Api<Secret> = Api::namespaced(client, "telemetry");
     let task = tokio::spawn(async move { self_signed::ensure_ca(&api, "telemetry", at).await });
     let (_, send) = expect(
@@ -144,7 +101,7 @@ async fn stored_ca(at: i64) -> Value {
 #[tokio::test]
 async fn a_valid_ca_is_read_and_nothing_is_written() {
     let stored = stored_ca(NOW).await;
-    let (client, mut handle) = mock_client();
+    let (client, mut handle) = mock_api::client("telemetry");
     let api: Api<Secret> = Api::namespaced(client, "telemetry");
     let task =
         tokio::spawn(async move { self_signed::ensure_ca(&api, "telemetry", NOW + 86400).await });
@@ -163,7 +120,7 @@ async fn a_valid_ca_is_read_and_nothing_is_written() {
 async fn an_expiring_ca_is_rotated_conditionally_and_keeps_trusting_the_old_one() {
     let stored = stored_ca(NOW).await;
     let nine_and_a_half_years = NOW + 3470 * 86400;
-    let (client, mut handle) = mock_client();
+    let (client, mut handle) = mock_api::client("telemetry");
     let api: Api<Secret> = Api::namespaced(client, "telemetry");
     let task = tokio::spawn(async move {
         self_signed::ensure_ca(&api, "telemetry", nine_and_a_half_years).await
@@ -203,7 +160,7 @@ async fn a_conflicting_rotation_reads_again() {
     let stored = stored_ca(NOW).await;
     let later = NOW + 3470 * 86400;
     let fresh = stored_ca(later).await;
-    let (client, mut handle) = mock_client();
+    let (client, mut handle) = mock_api::client("telemetry");
     let api: Api<Secret> = Api::namespaced(client, "telemetry");
     let task = tokio::spawn(async move { self_signed::ensure_ca(&api, "telemetry", later).await });
     let (_, send) = expect(
@@ -234,7 +191,7 @@ async fn a_conflicting_rotation_reads_again() {
 
 #[tokio::test]
 async fn api_errors_are_reported_not_retried_forever() {
-    let (client, mut handle) = mock_client();
+    let (client, mut handle) = mock_api::client("telemetry");
     let api: Api<Secret> = Api::namespaced(client, "telemetry");
     let task = tokio::spawn(async move { self_signed::ensure_ca(&api, "telemetry", NOW).await });
     let (_, send) = expect(
@@ -300,7 +257,7 @@ const MUTATING_PATH: &str = "/apis/admissionregistration.k8s.io/v1/mutatingwebho
 
 #[tokio::test]
 async fn ca_bundle_is_repaired_only_where_it_differs() {
-    let (client, mut handle) = mock_client();
+    let (client, mut handle) = mock_api::client("telemetry");
     let bundle = "-----BEGIN CERTIFICATE-----\nnew\n-----END CERTIFICATE-----\n";
     let task = tokio::spawn(async move { self_signed::sync_ca_bundle(&client, bundle).await });
     let (_, send) = expect(&mut handle, Method::GET, VALIDATING_PATH).await;
@@ -323,7 +280,7 @@ async fn ca_bundle_is_repaired_only_where_it_differs() {
 
 #[tokio::test]
 async fn missing_webhook_configurations_are_skipped() {
-    let (client, mut handle) = mock_client();
+    let (client, mut handle) = mock_api::client("telemetry");
     let task = tokio::spawn(async move { self_signed::sync_ca_bundle(&client, "bundle").await });
     let (_, send) = expect(&mut handle, Method::GET, VALIDATING_PATH).await;
     send.send_response(status(404, "NotFound"));
@@ -442,7 +399,7 @@ fn files_reload_on_kubernetes_symlink_swap_and_keep_the_old_pair_when_broken() {
 
 #[tokio::test]
 async fn self_signed_maintenance_loads_a_serving_certificate_and_stops_on_shutdown() {
-    let (client, mut handle) = mock_client();
+    let (client, mut handle) = mock_api::client("telemetry");
     let store = CertStore::new();
     let metrics = telemetry_manager::metrics::Metrics::new();
     let shutdown = tokio_util::sync::CancellationToken::new();

@@ -18,14 +18,6 @@ const DEPLOYMENT: &str = "/apis/apps/v1/namespaces/telemetry/deployments/telemet
 const LEASE: &str =
     "/apis/coordination.k8s.io/v1/namespaces/telemetry/leases/telemetry-manager-leader";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn secret(endpoint: &str) -> Value {
     use base64::Engine;
     json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "backend", "namespace": "obs"},
@@ -49,11 +41,11 @@ fn start(kubeconfig: &std::path::Path) -> Child {
         .args([
             "run",
             "--webhook-addr",
-            &format!("127.0.0.1:{}", free_port()),
+            &format!("127.0.0.1:{}", common::free_port()),
             "--metrics-addr",
-            &format!("127.0.0.1:{}", free_port()),
+            &format!("127.0.0.1:{}", common::free_port()),
             "--health-addr",
-            &format!("127.0.0.1:{}", free_port()),
+            &format!("127.0.0.1:{}", common::free_port()),
             "--namespace",
             "telemetry",
             "--identity",

@@ -1,8 +1,11 @@
 //! Leader election and status writes against a mocked API server (tower-test).
 
+mod common;
+
 use std::time::Duration;
 
-use http::{Method, Request, Response};
+use common::mock_api::{self, expect};
+use http::Method;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
@@ -13,9 +16,6 @@ use telemetry_manager::api::v1beta1::TracePipeline;
 use telemetry_manager::reconciler::leader::{self, LeaseAction, LeaseSettings};
 use telemetry_manager::reconciler::status::ConditionValue;
 use telemetry_manager::reconciler::write;
-use tower_test::mock::{self, Handle};
-
-type ApiHandle = Handle<Request<Body>, Response<Body>>;
 
 fn lease(holder: Option<&str>, renewed_secs_ago: i64, duration: i32) -> Lease {
     let renewed = Timestamp::now() - k8s_openapi::jiff::SignedDuration::from_secs(renewed_secs_ago);
@@ -63,59 +63,25 @@ fn settings() -> LeaseSettings {
     }
 }
 
-fn client() -> (kube::Client, ApiHandle) {
-    telemetry_manager::tls::install_crypto_provider();
-    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
-    (kube::Client::new(service, "kyma-system"), handle)
-}
-
-async fn next(
-    handle: &mut ApiHandle,
-    method: Method,
-    path: &str,
-) -> (Value, tower_test::mock::SendResponse<Response<Body>>) {
-    let (request, send) = tokio::time::timeout(Duration::from_secs(5), handle.next_request())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!((request.method(), request.uri().path()), (&method, path));
-    let bytes = request.into_body().collect_bytes().await.unwrap();
-    (
-        if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap()
-        },
-        send,
-    )
-}
-
-fn respond(status: u16, body: &Value) -> Response<Body> {
-    Response::builder()
-        .status(status)
-        .body(Body::from(serde_json::to_vec(body).unwrap()))
-        .unwrap()
-}
-
 const LEASE: &str =
     "/apis/coordination.k8s.io/v1/namespaces/kyma-system/leases/telemetry-manager-leader";
 
 #[tokio::test]
 async fn taking_over_an_expired_lease_is_conditional_and_a_conflict_means_following() {
-    let (client, mut handle) = client();
+    let (client, mut handle) = mock_api::client("kyma-system");
     let api: Api<Lease> = Api::namespaced(client, "kyma-system");
     let task = tokio::spawn(async move { leader::try_lead(&api, &settings()).await });
-    let (_, send) = next(&mut handle, Method::GET, LEASE).await;
-    send.send_response(respond(
+    let (_, send) = expect(&mut handle, Method::GET, LEASE).await;
+    send.send_response(respond_with(
         200,
         &serde_json::to_value(lease(Some("other"), 60, 15)).unwrap(),
     ));
-    let (body, send) = next(&mut handle, Method::PUT, LEASE).await;
+    let (body, send) = expect(&mut handle, Method::PUT, LEASE).await;
     assert_eq!(body["metadata"]["resourceVersion"], "7");
     assert_eq!(body["spec"]["holderIdentity"], "me");
     assert_eq!(body["spec"]["leaseTransitions"], 3);
     let conflict = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Conflict", "code": 409});
-    send.send_response(respond(409, &conflict));
+    send.send_response(respond_with(409, &conflict));
     assert!(
         !task.await.unwrap().unwrap(),
         "another replica won the race"
@@ -124,12 +90,12 @@ async fn taking_over_an_expired_lease_is_conditional_and_a_conflict_means_follow
 
 #[tokio::test]
 async fn a_failed_renewal_is_an_error_and_release_hands_the_lease_over() {
-    let (client, mut handle) = client();
+    let (client, mut handle) = mock_api::client("kyma-system");
     let api: Api<Lease> = Api::namespaced(client.clone(), "kyma-system");
     let task = tokio::spawn(async move { leader::try_lead(&api, &settings()).await });
-    let (_, send) = next(&mut handle, Method::GET, LEASE).await;
+    let (_, send) = expect(&mut handle, Method::GET, LEASE).await;
     let unavailable = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "ServiceUnavailable", "code": 503});
-    send.send_response(respond(503, &unavailable));
+    send.send_response(respond_with(503, &unavailable));
     assert!(
         task.await.unwrap().is_err(),
         "the caller stops writing at once"
@@ -137,12 +103,12 @@ async fn a_failed_renewal_is_an_error_and_release_hands_the_lease_over() {
 
     let api: Api<Lease> = Api::namespaced(client, "kyma-system");
     let task = tokio::spawn(async move { leader::release(&api, &settings()).await });
-    let (_, send) = next(&mut handle, Method::GET, LEASE).await;
-    send.send_response(respond(
+    let (_, send) = expect(&mut handle, Method::GET, LEASE).await;
+    send.send_response(respond_with(
         200,
         &serde_json::to_value(lease(Some("me"), 1, 15)).unwrap(),
     ));
-    let (body, send) = next(&mut handle, Method::PUT, LEASE).await;
+    let (body, send) = expect(&mut handle, Method::PUT, LEASE).await;
     assert!(
         body["spec"]
             .get("holderIdentity")
@@ -150,7 +116,7 @@ async fn a_failed_renewal_is_an_error_and_release_hands_the_lease_over() {
         "{body}"
     );
     assert_eq!(body["spec"]["leaseDurationSeconds"], 1);
-    send.send_response(respond(200, &body));
+    send.send_response(respond_with(200, &body));
     task.await.unwrap().unwrap();
 }
 
@@ -173,12 +139,12 @@ async fn status_is_written_only_when_it_changed() {
         message: "ok".into(),
     };
     let now: Time = serde_json::from_value(json!("2026-11-24T12:00:00Z")).unwrap();
-    let (client, mut handle) = client();
+    let (client, mut handle) = mock_api::client("kyma-system");
     let api: Api<TracePipeline> = Api::all(client.clone());
     let fresh = pipeline(json!([]));
     let (v, n) = (value.clone(), now.clone());
     let task = tokio::spawn(async move { write::write_conditions(&api, &fresh, &[v], n).await });
-    let (body, send) = next(
+    let (body, send) = expect(
         &mut handle,
         Method::PATCH,
         "/apis/telemetry.kyma-project.io/v1beta1/tracepipelines/backend/status",
@@ -189,7 +155,7 @@ async fn status_is_written_only_when_it_changed() {
         json!({"status": {"conditions": [{"type": "ConfigurationGenerated", "status": "True", "reason": "GatewayConfigured",
                "message": "ok", "observedGeneration": 4, "lastTransitionTime": "2026-11-24T12:00:00Z"}]}})
     );
-    send.send_response(respond(
+    send.send_response(respond_with(
         200,
         &serde_json::to_value(pipeline(json!([]))).unwrap(),
     ));
@@ -209,4 +175,11 @@ async fn status_is_written_only_when_it_changed() {
         handle.next_request().await.is_none(),
         "an unchanged status is not written"
     );
+}
+
+fn respond_with(code: u16, body: &Value) -> http::Response<Body> {
+    http::Response::builder()
+        .status(code)
+        .body(Body::from(serde_json::to_vec(body).unwrap()))
+        .unwrap()
 }

@@ -1,17 +1,15 @@
 //! Reconcile passes against a mocked API server (tower-test): each step asserts the method and
 //! path, and answers as the API server would; an unexpected extra request fails the test.
 
-use std::time::Duration;
+mod common;
 
-use http::{Method, Request, Response};
+use common::mock_api::{self, ApiHandle, ok};
+use http::{Method, Response};
 use kube::client::Body;
 use serde_json::{Value, json};
 use telemetry_manager::api::v1beta1::TracePipeline;
 use telemetry_manager::gateway::{self, GatewaySettings};
 use telemetry_manager::reconciler::pass::{self, PassOutcome, PassSettings};
-use tower_test::mock::{self, Handle};
-
-type ApiHandle = Handle<Request<Body>, Response<Body>>;
 
 const NS: &str = "kyma-system";
 
@@ -60,55 +58,28 @@ fn object_paths() -> Vec<String> {
     ]
 }
 
-fn not_found() -> Response<Body> {
-    let status = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404});
-    Response::builder()
-        .status(404)
-        .body(Body::from(serde_json::to_vec(&status).unwrap()))
-        .unwrap()
-}
-
-fn ok(value: &Value) -> Response<Body> {
-    Response::builder()
-        .body(Body::from(serde_json::to_vec(value).unwrap()))
-        .unwrap()
-}
-
 async fn next(
     handle: &mut ApiHandle,
     method: Method,
     path: &str,
 ) -> (Value, tower_test::mock::SendResponse<Response<Body>>) {
-    let (request, send) = tokio::time::timeout(Duration::from_secs(5), handle.next_request())
-        .await
-        .unwrap_or_else(|_| panic!("expected {method} {path}, got no request"))
-        .unwrap_or_else(|| panic!("expected {method} {path}, the pass ended"));
-    assert_eq!(
-        (request.method(), request.uri().path()),
-        (&method, path),
-        "{}",
-        request.uri()
-    );
+    let (parts, body, send) = mock_api::next_request(handle, method.clone(), path).await;
     if method == Method::PATCH {
-        let query = request.uri().query().unwrap_or_default();
+        let query = parts.uri.query().unwrap_or_default();
         assert!(
             query.contains("fieldManager=telemetry-manager") && query.contains("force=true"),
             "{query}"
         );
         assert_eq!(
-            request.headers()["content-type"],
+            parts.headers["content-type"],
             "application/apply-patch+yaml"
         );
     }
-    let bytes = request.into_body().collect_bytes().await.unwrap();
-    (
-        if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap()
-        },
-        send,
-    )
+    (body, send)
+}
+
+fn not_found() -> Response<Body> {
+    mock_api::status(404, "NotFound")
 }
 
 fn run(
@@ -117,9 +88,7 @@ fn run(
     tokio::task::JoinHandle<Result<PassOutcome, kube::Error>>,
     ApiHandle,
 ) {
-    telemetry_manager::tls::install_crypto_provider();
-    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
-    let client = kube::Client::new(service, NS);
+    let (client, handle) = mock_api::client(NS);
     let task = tokio::spawn(async move {
         pass::reconcile_gateway(&client, &pipelines, &settings(), 1_900_000_000).await
     });

@@ -3,7 +3,7 @@
 //! certificate from the CA it stored, ready on /readyz, and stopping cleanly on SIGTERM.
 
 use std::io::Write;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -79,14 +79,6 @@ fn fake_api_server(state: Arc<Mutex<ApiState>>) -> Router {
         .with_state(state)
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn kubeconfig(api: SocketAddr) -> std::path::PathBuf {
     let path = std::env::temp_dir().join(format!("tm-run-kubeconfig-{}", std::process::id()));
     let mut file = std::fs::File::create(&path).unwrap();
@@ -127,7 +119,11 @@ async fn run_serves_webhooks_with_a_self_managed_certificate_and_stops_on_sigter
     let router = fake_api_server(state.clone());
     tokio::spawn(async move { axum::serve(api, router).await });
 
-    let (webhook_port, metrics_port, health_port) = (free_port(), free_port(), free_port());
+    let (webhook_port, metrics_port, health_port) = (
+        common::free_port(),
+        common::free_port(),
+        common::free_port(),
+    );
     let kubeconfig = kubeconfig(api_addr);
     let mut manager = Command::new(env!("CARGO_BIN_EXE_telemetry-manager"))
         .args([
