@@ -187,18 +187,7 @@ async fn the_manager_builds_the_gateway_writes_status_and_follows_secret_rotatio
     );
     assert_ne!(checksum(&api.lock().unwrap()), before, "the pods roll");
 
-    Command::new("kill")
-        .args(["-TERM", &manager.id().to_string()])
-        .status()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = manager.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the manager did not stop");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let status = common::terminate(&mut manager).await;
     assert!(status.success());
     let lease = api.lock().unwrap().objects[LEASE].clone();
     assert!(

@@ -231,21 +231,7 @@ async fn run_serves_webhooks_with_a_self_managed_certificate_and_stops_on_sigter
     assert!(metrics.1.contains(r#"telemetry_webhook_requests_total{allowed="false",code="422",operation="CREATE",webhook="validate"} 1"#), "{}", metrics.1);
 
     // SIGTERM: a clean exit within the grace period.
-    Command::new("kill")
-        .args(["-TERM", &manager.id().to_string()])
-        .status()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = manager.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the manager did not stop after SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let status = common::terminate(&mut manager).await;
     let mut logs = String::new();
     std::io::Read::read_to_string(manager.stdout.as_mut().unwrap(), &mut logs).unwrap();
     std::io::Read::read_to_string(manager.stderr.as_mut().unwrap(), &mut logs).unwrap();

@@ -116,3 +116,22 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Send SIGTERM to `child` and wait, at most 30 s, for it to exit.
+pub async fn terminate(child: &mut std::process::Child) -> std::process::ExitStatus {
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the process did not stop after SIGTERM"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
