@@ -1,11 +1,16 @@
-# Placeholder until the delivery issue: builds the binary into a small non-root image.
+# Build: a static-enough release binary of telemetry-manager.
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src src
-RUN cargo build --release --locked --bin telemetry-manager
+COPY benches benches
+RUN cargo build --release --locked --bin telemetry-manager \
+ && strip target/release/telemetry-manager
 
+# Run: distroless with glibc and CA certificates, no shell, non-root numeric user.
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /src/target/release/telemetry-manager /usr/local/bin/telemetry-manager
 USER 65532:65532
+EXPOSE 9443 8080 8081
 ENTRYPOINT ["/usr/local/bin/telemetry-manager"]
+CMD ["run"]
