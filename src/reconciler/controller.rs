@@ -232,7 +232,7 @@ pub async fn run(inputs: ControllerInputs, shutdown: CancellationToken) {
     let mut secrets = SecretWatches::default();
     let mut monitor = FlowMonitor::new(settings.flow_window);
     let origin = Instant::now();
-    let mut last: Option<(Vec<TracePipeline>, PassOutcome, Option<ConditionValue>)> = None;
+    let mut last: Option<(PassOutcome, Option<ConditionValue>)> = None;
     let mut backoff = Duration::ZERO;
     let mut next_pass = Instant::now();
     let mut next_probe = Instant::now() + settings.flow_poll;
@@ -267,16 +267,20 @@ pub async fn run(inputs: ControllerInputs, shutdown: CancellationToken) {
                 tracing::debug!(%error, "flow probe failed");
             }
             monitor.observe(origin.elapsed(), probe);
-            if let Some((all, outcome, health)) = &last {
+            if let Some((outcome, health)) = &last {
                 let context = StatusContext {
                     api: &status_api,
                     leading: &leading,
                     recorder: &recorder,
                     metrics: &metrics,
                 };
+                // The store's current objects, so that the comparison sees the status already
+                // written and an unchanged flow writes nothing.
+                let current: Vec<TracePipeline> =
+                    pipelines.state().iter().map(|p| (**p).clone()).collect();
                 if let Err(err) = write_statuses(
                     &context,
-                    all,
+                    &current,
                     outcome,
                     health.clone(),
                     &monitor,
@@ -357,7 +361,7 @@ pub async fn run(inputs: ControllerInputs, shutdown: CancellationToken) {
             } else {
                 backoff
             };
-        last = Some((all, outcome, health));
+        last = Some((outcome, health));
     }
 }
 
@@ -408,7 +412,11 @@ async fn write_statuses(
         metrics,
     } = context;
     let now = Time(k8s_openapi::jiff::Timestamp::now());
+    // Series of deleted pipelines go away with them.
     metrics.pipeline_info.reset();
+    metrics.pipeline_condition.reset();
+    metrics.pipeline_sent_rate.reset();
+    metrics.pipeline_dropped_rate.reset();
     for pipeline in pipelines {
         let name = pipeline.name_any();
         let exporter = exporter_of(pipeline);
