@@ -62,7 +62,7 @@ impl fmt::Display for TlsProblem {
             ),
             TlsProblem::Expired { date } => write!(f, "TLS certificate expired on {date}; renew the certificate"),
             TlsProblem::NoKey => f.write_str(
-                "TLS configuration invalid: no PEM private key found; expected a '-----BEGIN PRIVATE KEY-----', 'RSA PRIVATE KEY' or 'EC PRIVATE KEY' block",
+                "TLS configuration invalid: no PEM private key found; expected a PEM block labelled PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY",
             ),
             TlsProblem::UnsupportedKey => {
                 f.write_str("TLS configuration invalid: the private key type is not supported; use an RSA, ECDSA or Ed25519 key")
