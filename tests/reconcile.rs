@@ -9,6 +9,7 @@ use kube::client::Body;
 use serde_json::{Value, json};
 use telemetry_manager::api::v1beta1::TracePipeline;
 use telemetry_manager::gateway::{self, GatewaySettings};
+use telemetry_manager::reconciler::apply::ApplyMode;
 use telemetry_manager::reconciler::pass::{self, PassOutcome, PassSettings};
 
 const NS: &str = "kyma-system";
@@ -88,9 +89,19 @@ fn run(
     tokio::task::JoinHandle<Result<PassOutcome, kube::Error>>,
     ApiHandle,
 ) {
+    run_with(pipelines, ApplyMode::Changed)
+}
+
+fn run_with(
+    pipelines: Vec<TracePipeline>,
+    mode: ApplyMode,
+) -> (
+    tokio::task::JoinHandle<Result<PassOutcome, kube::Error>>,
+    ApiHandle,
+) {
     let (client, handle) = mock_api::client(NS);
     let task = tokio::spawn(async move {
-        pass::reconcile_gateway(&client, &pipelines, &settings(), 1_900_000_000).await
+        pass::reconcile_gateway(&client, &pipelines, &settings(), mode, 1_900_000_000).await
     });
     (task, handle)
 }
@@ -283,4 +294,26 @@ async fn the_sixth_pipeline_waits_for_a_slot() {
     let outcome = task.await.unwrap().unwrap();
     assert_eq!(outcome.configuration["p6"].reason, "MaxPipelinesExceeded");
     assert!((1..=5).all(|i| outcome.configuration[&format!("p{i}")].reason == "GatewayConfigured"));
+}
+
+#[tokio::test]
+async fn a_resync_reapplies_everything_to_revert_edits_by_others() {
+    let pipelines = vec![pipeline(
+        "backend",
+        json!({"value": "backend.example.com:4317"}),
+    )];
+    let (task, mut handle) = run(pipelines.clone());
+    let applied = first_pass(&mut handle).await;
+    task.await.unwrap().unwrap();
+
+    let (task, mut handle) = run_with(pipelines, ApplyMode::All);
+    for (path, body) in &applied {
+        let (_, send) = next(&mut handle, Method::GET, path).await;
+        send.send_response(ok(body));
+        let (reapplied, send) = next(&mut handle, Method::PATCH, path).await;
+        assert_eq!(&reapplied, body, "the same object is applied again");
+        send.send_response(ok(&reapplied));
+    }
+    let outcome = task.await.unwrap().unwrap();
+    assert_eq!(outcome.applied.written.len(), 10);
 }

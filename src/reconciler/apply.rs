@@ -84,13 +84,25 @@ pub struct Applied {
     pub deleted: Vec<String>,
 }
 
-/// Apply every desired object whose applied hash differs, and delete the optional objects that
-/// are no longer desired.
+/// Which objects a pass applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ApplyMode {
+    /// Only objects whose applied hash differs: a pass triggered by a change writes nothing
+    /// when nothing changed.
+    Changed,
+    /// Every object: the periodic resync re-applies, which reverts edits made by others (the
+    /// API server does not persist an apply that changes nothing).
+    All,
+}
+
+/// Apply the desired objects (see [`ApplyMode`]), and delete the optional objects that are no
+/// longer desired.
 pub async fn apply(
     client: &kube::Client,
     objects: &GatewayObjects,
     namespace: &str,
     istio: bool,
+    mode: ApplyMode,
 ) -> Result<Applied, kube::Error> {
     let mut applied = Applied::default();
     let params = PatchParams::apply(FIELD_MANAGER).force();
@@ -109,7 +121,7 @@ pub async fn apply(
             .and_then(|c| c.metadata.annotations.as_ref())
             .and_then(|a| a.get(DESIRED_HASH))
             == Some(&digest);
-        if !unchanged {
+        if !unchanged || mode == ApplyMode::All {
             api.patch(&name, &params, &Patch::Apply(&object)).await?;
             applied.written.push(format!("{}/{name}", resource.kind));
         }

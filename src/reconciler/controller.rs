@@ -19,6 +19,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
+use super::apply::ApplyMode;
 use super::pass::{self, PassOutcome, PassSettings};
 use super::status::{self, ConditionValue};
 use super::write;
@@ -239,11 +240,11 @@ pub async fn run(inputs: ControllerInputs, shutdown: CancellationToken) {
     loop {
         let until_pass = next_pass.saturating_duration_since(Instant::now());
         let until_probe = next_probe.saturating_duration_since(Instant::now());
-        let probe_due = tokio::select! {
-            _ = changed.notified() => false,
-            _ = tokio::time::sleep(until_pass) => false,
-            _ = tokio::time::sleep(until_probe) => true,
-            _ = leading.changed() => false,
+        let (probe_due, mode) = tokio::select! {
+            _ = changed.notified() => (false, ApplyMode::Changed),
+            _ = tokio::time::sleep(until_pass) => (false, ApplyMode::All),
+            _ = tokio::time::sleep(until_probe) => (true, ApplyMode::Changed),
+            _ = leading.changed() => (false, ApplyMode::All),
             _ = shutdown.cancelled() => return,
         };
         if !*leading.borrow() {
@@ -307,7 +308,7 @@ pub async fn run(inputs: ControllerInputs, shutdown: CancellationToken) {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
-        let result = pass::reconcile_gateway(&client, &all, &settings.pass, now).await;
+        let result = pass::reconcile_gateway(&client, &all, &settings.pass, mode, now).await;
         metrics
             .reconcile_duration
             .observe(started.elapsed().as_secs_f64());

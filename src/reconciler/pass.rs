@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use kube::ResourceExt;
 
-use super::apply::{self, Applied};
+use super::apply::{self, Applied, ApplyMode};
 use super::status::{self, ConditionValue, SlotCandidate};
 use crate::admission::KubeCluster;
 use crate::api::v1beta1::TracePipeline;
@@ -39,6 +39,7 @@ pub async fn reconcile_gateway(
     client: &kube::Client,
     pipelines: &[TracePipeline],
     settings: &PassSettings,
+    mode: ApplyMode,
     now: i64,
 ) -> Result<PassOutcome, kube::Error> {
     let cluster = KubeCluster::new(client.clone());
@@ -147,6 +148,7 @@ pub async fn reconcile_gateway(
             &objects,
             &gateway_settings.namespace,
             gateway_settings.istio,
+            mode,
         )
         .await?
     };
