@@ -18,14 +18,15 @@ use kube::runtime::events::Reporter;
 /// Whether Istio's `security.istio.io/v1` API is served (then the gateway gets a
 /// PeerAuthentication). Checked at start.
 async fn istio_served(client: &kube::Client) -> bool {
-    client
-        .list_api_group_resources("security.istio.io/v1")
-        .await
-        .is_ok_and(|list| {
-            list.resources
-                .iter()
-                .any(|r| r.name == "peerauthentications")
-        })
+    // Bounded, so that an unreachable API server does not hold up the webhooks.
+    let discovery = client.list_api_group_resources("security.istio.io/v1");
+    match tokio::time::timeout(Duration::from_secs(5), discovery).await {
+        Ok(Ok(list)) => list
+            .resources
+            .iter()
+            .any(|r| r.name == "peerauthentications"),
+        _ => false,
+    }
 }
 use crate::admission::{Admission, KubeCluster, server};
 use crate::metrics::Metrics;
