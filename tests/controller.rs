@@ -178,6 +178,20 @@ async fn the_manager_builds_the_gateway_writes_status_and_follows_secret_rotatio
         "an unchanged status is not written again"
     );
 
+    // Someone deletes the gateway's ConfigMap: it is back within seconds.
+    const CONFIG_MAP: &str = "/api/v1/namespaces/telemetry/configmaps/telemetry-trace-gateway";
+    api.lock().unwrap().delete_for_test(CONFIG_MAP);
+    let deleted = Instant::now();
+    eventually("the ConfigMap restored", &api, |s| {
+        s.objects.contains_key(CONFIG_MAP)
+    })
+    .await;
+    assert!(
+        deleted.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        deleted.elapsed()
+    );
+
     // Rotate the referenced Secret: the env Secret follows within seconds.
     let checksum = |s: &FakeApi| {
         s.objects[DEPLOYMENT]["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
@@ -209,6 +223,18 @@ async fn the_manager_builds_the_gateway_writes_status_and_follows_secret_rotatio
     assert!(
         lease["spec"]["holderIdentity"].is_null(),
         "the Lease is released on shutdown: {lease}"
+    );
+    // First apply, the ConfigMap's restoration and the rotation: no apply loop.
+    let applies = api
+        .lock()
+        .unwrap()
+        .requests
+        .iter()
+        .filter(|r| r.starts_with("PATCH /api/v1/namespaces/telemetry/configmaps"))
+        .count();
+    assert!(
+        applies <= 4,
+        "the ConfigMap was applied {applies} times: a reconcile loop"
     );
     std::fs::remove_file(&kubeconfig).unwrap();
 }

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::{Pod, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 use kube::api::{Api, ListParams};
@@ -43,6 +45,9 @@ pub struct ControllerSettings {
     /// Changes arriving within this time are handled by one pass.
     pub debounce: Duration,
 }
+
+/// How often edits of gateway objects by others may trigger re-applying everything.
+const DRIFT_REAPPLY_INTERVAL: Duration = Duration::from_secs(30);
 
 /// The pipelines as the controller sees them; ready once the first list arrived.
 pub type PipelineStore = Store<TracePipeline>;
@@ -202,31 +207,39 @@ pub async fn run(inputs: ControllerInputs, shutdown: CancellationToken) {
         reporter,
     } = inputs;
     let target = settings.pass.gateway.namespace.clone();
+    // Deployment and pod changes (rollouts, crashes) only change health: a normal pass.
+    tokio::spawn(notify_on(
+        owned::<Deployment>(&client, &target),
+        changed.clone(),
+        shutdown.clone(),
+        "gateway Deployment",
+    ));
+    tokio::spawn(notify_on(
+        owned::<Pod>(&client, &target),
+        changed.clone(),
+        shutdown.clone(),
+        "gateway pods",
+    ));
+    // A change to any other gateway object is someone else's edit or deletion: re-apply all.
+    let drifted = Arc::new(Notify::new());
     for (kind, stream) in [
+        ("gateway ConfigMap", owned::<ConfigMap>(&client, &target)),
+        ("gateway Secret", owned::<Secret>(&client, &target)),
+        ("gateway Services", owned::<Service>(&client, &target)),
         (
-            "gateway Deployment",
-            watcher(
-                Api::<Deployment>::namespaced(client.clone(), &target),
-                gateway_selector(),
-            )
-            .default_backoff()
-            .touched_objects()
-            .map(|r| r.map(|_| ()))
-            .boxed(),
+            "gateway ServiceAccount",
+            owned::<ServiceAccount>(&client, &target),
         ),
         (
-            "gateway pods",
-            watcher(
-                Api::<Pod>::namespaced(client.clone(), &target),
-                gateway_selector(),
-            )
-            .default_backoff()
-            .touched_objects()
-            .map(|r| r.map(|_| ()))
-            .boxed(),
+            "gateway NetworkPolicy",
+            owned::<NetworkPolicy>(&client, &target),
+        ),
+        (
+            "gateway PodDisruptionBudget",
+            owned::<PodDisruptionBudget>(&client, &target),
         ),
     ] {
-        tokio::spawn(notify_on(stream, changed.clone(), shutdown.clone(), kind));
+        tokio::spawn(notify_on(stream, drifted.clone(), shutdown.clone(), kind));
     }
     let recorder = Recorder::new(client.clone(), reporter);
     let status_api: Api<TracePipeline> = Api::all(client.clone());
@@ -237,11 +250,15 @@ pub async fn run(inputs: ControllerInputs, shutdown: CancellationToken) {
     let mut backoff = Duration::ZERO;
     let mut next_pass = Instant::now();
     let mut next_probe = Instant::now() + settings.flow_poll;
+    let mut last_full_apply = Instant::now() - DRIFT_REAPPLY_INTERVAL;
     loop {
         let until_pass = next_pass.saturating_duration_since(Instant::now());
         let until_probe = next_probe.saturating_duration_since(Instant::now());
         let (probe_due, mode) = tokio::select! {
             _ = changed.notified() => (false, ApplyMode::Changed),
+            // Re-applying everything on an edit is rate-limited, so that a controller that keeps
+            // changing one of these objects cannot drive a loop; hashes still catch real changes.
+            _ = drifted.notified() => (false, if last_full_apply.elapsed() >= DRIFT_REAPPLY_INTERVAL { ApplyMode::All } else { ApplyMode::Changed }),
             _ = tokio::time::sleep(until_pass) => (false, ApplyMode::All),
             _ = tokio::time::sleep(until_probe) => (true, ApplyMode::Changed),
             _ = leading.changed() => (false, ApplyMode::All),
@@ -308,6 +325,9 @@ pub async fn run(inputs: ControllerInputs, shutdown: CancellationToken) {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
+        if mode == ApplyMode::All {
+            last_full_apply = Instant::now();
+        }
         let result = pass::reconcile_gateway(&client, &all, &settings.pass, mode, now).await;
         metrics
             .reconcile_duration
@@ -392,6 +412,29 @@ fn exporter_of(pipeline: &TracePipeline) -> ExporterRef {
         grpc,
         port,
     }
+}
+
+/// Events of the gateway's objects of kind `K` in `namespace` (label-selected).
+fn owned<K>(
+    client: &kube::Client,
+    namespace: &str,
+) -> futures::stream::BoxStream<'static, Result<(), watcher::Error>>
+where
+    K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + 'static,
+{
+    watcher(
+        Api::<K>::namespaced(client.clone(), namespace),
+        gateway_selector(),
+    )
+    .default_backoff()
+    .touched_objects()
+    .map(|r| r.map(|_| ()))
+    .boxed()
 }
 
 fn gateway_selector() -> watcher::Config {

@@ -57,6 +57,11 @@ impl FakeApi {
         self.objects.insert(path.to_string(), object);
     }
 
+    /// Delete an object as another client would, with a watch event.
+    pub fn delete_for_test(&mut self, path: &str) {
+        self.remove(path);
+    }
+
     fn remove(&mut self, path: &str) -> Option<Value> {
         let object = self.objects.remove(path)?;
         let _ = self.events.send((
@@ -236,7 +241,11 @@ async fn handle(State(api): State<Shared>, request: Request) -> Response {
                 (None, false) if query.contains_key("fieldManager") => patch,
                 (None, _) => return status(StatusCode::NOT_FOUND, "NotFound"),
             };
-            state.insert(&item_path, updated);
+            // Like the API server, a patch that changes nothing is not persisted: no new
+            // resourceVersion and no watch event.
+            if state.objects.get(&item_path) != Some(&updated) {
+                state.insert(&item_path, updated);
+            }
             axum::Json(state.objects[&item_path].clone()).into_response()
         }
         Method::DELETE => match state.remove(&item_path) {
