@@ -465,3 +465,86 @@ fn a_deleted_secret_removes_only_its_pipeline() {
     );
     assert!(err.contains(r#""orphaned" is invalid: spec.output.otlp.endpoint.valueFrom.secretKeyRef: Not found: Secret "deleted" in namespace "obs" does not exist"#), "{err}");
 }
+
+/// Every component type relay.conf uses is a canonical name of the 0.151.0 release, as the
+/// fixture collector's `otelcol components` lists them (oauth2client is a contrib extension
+/// that this trace-only build leaves out), and every pipeline references only defined IDs.
+#[test]
+fn relay_conf_uses_canonical_0_151_components_and_defined_ids() {
+    let listed: Value = serde_saphyr::from_str(
+        &std::fs::read_to_string("../shared/fixtures/otelcol-span-metrics/components.txt").unwrap(),
+    )
+    .unwrap();
+    assert_eq!(listed["buildinfo"]["version"], "0.151.0");
+    let secret = "apiVersion: v1\nkind: Secret\nmetadata: {name: idp, namespace: obs}\nstringData: {id: i, secret: s}\n---\n";
+    let oauth2 = "protocol: http\nendpoint:\n  value: https://otlp.example.com\nauthentication:\n  oauth2:\n    tokenURL: {value: 'https://idp.example.com/token'}\n    clientID: {valueFrom: {secretKeyRef: {name: idp, namespace: obs, key: id}}}\n    clientSecret: {valueFrom: {secretKeyRef: {name: idp, namespace: obs, key: secret}}}\n    scopes: [traces]";
+    let manifests = format!(
+        "{secret}{}{}",
+        pipeline("grpc", "endpoint:\n  value: b:4317"),
+        pipeline("oauth", oauth2)
+    );
+    let settings = GatewaySettings {
+        cluster_name: Some("c".into()),
+        ..settings()
+    };
+    let config: Value = serde_saphyr::from_str(&config(&rendered(&manifests, &settings))).unwrap();
+    for (section, listed_section) in [
+        ("receivers", "receivers"),
+        ("processors", "processors"),
+        ("exporters", "exporters"),
+        ("extensions", "extensions"),
+    ] {
+        let known: Vec<&str> = listed[listed_section]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|c| c["name"].as_str())
+            .collect();
+        for id in config[section].as_object().unwrap().keys() {
+            let kind = id.split('/').next().unwrap();
+            if kind == "oauth2client" {
+                continue;
+            }
+            assert!(
+                known.contains(&kind),
+                "{section}: {kind} is not a 0.151 component ({known:?})"
+            );
+        }
+    }
+    let defined = |section: &str| {
+        config[section]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    for (name, pipeline) in config["service"]["pipelines"].as_object().unwrap() {
+        for (key, section) in [
+            ("receivers", "receivers"),
+            ("processors", "processors"),
+            ("exporters", "exporters"),
+        ] {
+            for id in pipeline[key].as_array().unwrap() {
+                assert!(
+                    defined(section).contains(&id.as_str().unwrap().to_string()),
+                    "{name} references undefined {id}"
+                );
+            }
+        }
+    }
+    for id in config["service"]["extensions"].as_array().unwrap() {
+        assert!(
+            defined("extensions").contains(&id.as_str().unwrap().to_string()),
+            "undefined extension {id}"
+        );
+    }
+    assert_eq!(
+        config["exporters"]["otlp_http/oauth"]["auth"]["authenticator"],
+        "oauth2client/oauth"
+    );
+    assert_eq!(
+        config["extensions"]["oauth2client/oauth"]["client_secret"],
+        "${env:OAUTH2_CLIENT_SECRET_OAUTH}"
+    );
+}
