@@ -26,17 +26,16 @@ use telemetry_manager::tls::{self, CertStore};
 const NOW: i64 = 1_900_000_000;
 const SECRET_PATH: &str = "/api/v1/namespaces/telemetry/secrets";
 
+fn ca_path() -> String {
+    format!("{SECRET_PATH}/{CA_SECRET}")
+}
+
 #[tokio::test]
 async fn first_replica_creates_the_ca() {
     let (client, mut handle) = mock_api::client("telemetry");
     let api: Api<Secret> = Api::namespaced(client, "telemetry");
     let task = tokio::spawn(async move { self_signed::ensure_ca(&api, "telemetry", NOW).await });
-    let (_, send) = expect(
-        &mut handle,
-        Method::GET,
-        &format!("{SECRET_PATH}/{CA_SECRET}"),
-    )
-    .await;
+    let (_, send) = expect(&mut handle, Method::GET, &ca_path()).await;
     send.send_response(status(404, "NotFound"));
     let (created, send) = expect(&mut handle, Method::POST, SECRET_PATH).await;
     assert_eq!(created["metadata"]["name"], CA_SECRET);
@@ -58,21 +57,11 @@ async fn a_replica_that_loses_the_creation_race_uses_the_winners_ca() {
     let (client, mut handle) = mock_api::client("telemetry");
     let api: Api<Secret> = Api::namespaced(client, "telemetry");
     let task = tokio::spawn(async move { self_signed::ensure_ca(&api, "telemetry", NOW).await });
-    let (_, send) = expect(
-        &mut handle,
-        Method::GET,
-        &format!("{SECRET_PATH}/{CA_SECRET}"),
-    )
-    .await;
+    let (_, send) = expect(&mut handle, Method::GET, &ca_path()).await;
     send.send_response(status(404, "NotFound"));
     let (_, send) = expect(&mut handle, Method::POST, SECRET_PATH).await;
     send.send_response(status(409, "AlreadyExists"));
-    let (_, send) = expect(
-        &mut handle,
-        Method::GET,
-        &format!("{SECRET_PATH}/{CA_SECRET}"),
-    )
-    .await;
+    let (_, send) = expect(&mut handle, Method::GET, &ca_path()).await;
     send.send_response(ok(&winner_secret));
     let ca = task.await.unwrap().unwrap();
     let stored: Secret = serde_json::from_value(winner_secret).unwrap();
@@ -84,12 +73,7 @@ async fn stored_ca(at: i64) -> Value {
     let (client, mut handle) = mock_api::client("telemetry");
     let api: Api<Secret> = Api::namespaced(client, "telemetry");
     let task = tokio::spawn(async move { self_signed::ensure_ca(&api, "telemetry", at).await });
-    let (_, send) = expect(
-        &mut handle,
-        Method::GET,
-        &format!("{SECRET_PATH}/{CA_SECRET}"),
-    )
-    .await;
+    let (_, send) = expect(&mut handle, Method::GET, &ca_path()).await;
     send.send_response(status(404, "NotFound"));
     let (mut created, send) = expect(&mut handle, Method::POST, SECRET_PATH).await;
     send.send_response(ok(&created));
@@ -105,12 +89,7 @@ async fn a_valid_ca_is_read_and_nothing_is_written() {
     let api: Api<Secret> = Api::namespaced(client, "telemetry");
     let task =
         tokio::spawn(async move { self_signed::ensure_ca(&api, "telemetry", NOW + 86400).await });
-    let (_, send) = expect(
-        &mut handle,
-        Method::GET,
-        &format!("{SECRET_PATH}/{CA_SECRET}"),
-    )
-    .await;
+    let (_, send) = expect(&mut handle, Method::GET, &ca_path()).await;
     send.send_response(ok(&stored));
     task.await.unwrap().unwrap();
     drop(handle);
@@ -125,19 +104,9 @@ async fn an_expiring_ca_is_rotated_conditionally_and_keeps_trusting_the_old_one(
     let task = tokio::spawn(async move {
         self_signed::ensure_ca(&api, "telemetry", nine_and_a_half_years).await
     });
-    let (_, send) = expect(
-        &mut handle,
-        Method::GET,
-        &format!("{SECRET_PATH}/{CA_SECRET}"),
-    )
-    .await;
+    let (_, send) = expect(&mut handle, Method::GET, &ca_path()).await;
     send.send_response(ok(&stored));
-    let (replaced, send) = expect(
-        &mut handle,
-        Method::PUT,
-        &format!("{SECRET_PATH}/{CA_SECRET}"),
-    )
-    .await;
+    let (replaced, send) = expect(&mut handle, Method::PUT, &ca_path()).await;
     assert_eq!(
         replaced["metadata"]["resourceVersion"], "41",
         "the replacement is conditional"
@@ -163,26 +132,11 @@ async fn a_conflicting_rotation_reads_again() {
     let (client, mut handle) = mock_api::client("telemetry");
     let api: Api<Secret> = Api::namespaced(client, "telemetry");
     let task = tokio::spawn(async move { self_signed::ensure_ca(&api, "telemetry", later).await });
-    let (_, send) = expect(
-        &mut handle,
-        Method::GET,
-        &format!("{SECRET_PATH}/{CA_SECRET}"),
-    )
-    .await;
+    let (_, send) = expect(&mut handle, Method::GET, &ca_path()).await;
     send.send_response(ok(&stored));
-    let (_, send) = expect(
-        &mut handle,
-        Method::PUT,
-        &format!("{SECRET_PATH}/{CA_SECRET}"),
-    )
-    .await;
+    let (_, send) = expect(&mut handle, Method::PUT, &ca_path()).await;
     send.send_response(status(409, "Conflict"));
-    let (_, send) = expect(
-        &mut handle,
-        Method::GET,
-        &format!("{SECRET_PATH}/{CA_SECRET}"),
-    )
-    .await;
+    let (_, send) = expect(&mut handle, Method::GET, &ca_path()).await;
     send.send_response(ok(&fresh));
     let ca = task.await.unwrap().unwrap();
     let fresh: Secret = serde_json::from_value(fresh).unwrap();
@@ -194,12 +148,7 @@ async fn api_errors_are_reported_not_retried_forever() {
     let (client, mut handle) = mock_api::client("telemetry");
     let api: Api<Secret> = Api::namespaced(client, "telemetry");
     let task = tokio::spawn(async move { self_signed::ensure_ca(&api, "telemetry", NOW).await });
-    let (_, send) = expect(
-        &mut handle,
-        Method::GET,
-        &format!("{SECRET_PATH}/{CA_SECRET}"),
-    )
-    .await;
+    let (_, send) = expect(&mut handle, Method::GET, &ca_path()).await;
     send.send_response(status(403, "Forbidden"));
     let err = task.await.unwrap().unwrap_err();
     assert!(err.to_string().starts_with("Kubernetes API: "), "{err}");
@@ -416,12 +365,7 @@ async fn self_signed_maintenance_loads_a_serving_certificate_and_stops_on_shutdo
         metrics.clone(),
         shutdown.clone(),
     ));
-    let (_, send) = expect(
-        &mut handle,
-        Method::GET,
-        &format!("{SECRET_PATH}/{CA_SECRET}"),
-    )
-    .await;
+    let (_, send) = expect(&mut handle, Method::GET, &ca_path()).await;
     send.send_response(status(404, "NotFound"));
     let (created, send) = expect(&mut handle, Method::POST, SECRET_PATH).await;
     send.send_response(ok(&created));

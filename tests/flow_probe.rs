@@ -42,16 +42,8 @@ async fn serve(router: Router) -> SocketAddr {
     addr
 }
 
-fn backend() -> ExporterRef {
-    ExporterRef {
-        id: "otlp_grpc/backend".into(),
-        grpc: true,
-        port: Some("4317".into()),
-    }
-}
-
-#[tokio::test]
-async fn status_follows_a_failing_and_recovering_backend_within_the_spec_targets() {
+/// A server whose `/metrics` answers whatever the returned text holds at the time.
+async fn changing_metrics() -> (Arc<Mutex<String>>, SocketAddr) {
     let served = Arc::new(Mutex::new(String::new()));
     let text = served.clone();
     let addr = serve(Router::new().route(
@@ -62,6 +54,20 @@ async fn status_follows_a_failing_and_recovering_backend_within_the_spec_targets
         }),
     ))
     .await;
+    (served, addr)
+}
+
+fn backend() -> ExporterRef {
+    ExporterRef {
+        id: "otlp_grpc/backend".into(),
+        grpc: true,
+        port: Some("4317".into()),
+    }
+}
+
+#[tokio::test]
+async fn status_follows_a_failing_and_recovering_backend_within_the_spec_targets() {
+    let (served, addr) = changing_metrics().await;
     let targets = vec![Target {
         pod: "telemetry-trace-gateway-0".into(),
         address: addr,
@@ -118,16 +124,7 @@ async fn status_follows_a_failing_and_recovering_backend_within_the_spec_targets
 
 #[tokio::test]
 async fn an_unreachable_backend_is_an_export_stall_within_60_seconds() {
-    let served = Arc::new(Mutex::new(String::new()));
-    let text = served.clone();
-    let addr = serve(Router::new().route(
-        "/metrics",
-        get(move || {
-            let text = text.lock().unwrap().clone();
-            async move { text }
-        }),
-    ))
-    .await;
+    let (served, addr) = changing_metrics().await;
     let targets = vec![Target {
         pod: "gw".into(),
         address: addr,
