@@ -548,3 +548,25 @@ fn relay_conf_uses_canonical_0_151_components_and_defined_ids() {
         "${env:OAUTH2_CLIENT_SECRET_OAUTH}"
     );
 }
+
+#[test]
+fn pipelines_inside_a_list_keep_their_own_uids() {
+    let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "telemetry.kyma-project.io/v1beta1", "kind": "TracePipeline",
+         "metadata": {"name": "a", "uid": "uid-a"}, "spec": {"output": {"otlp": {"endpoint": {"value": "a:4317"}}}}},
+        {"apiVersion": "telemetry.kyma-project.io/v1beta1", "kind": "TracePipeline",
+         "metadata": {"name": "b", "uid": "uid-b"}, "spec": {"output": {"otlp": {"endpoint": {"value": "b:4317"}}}}}
+    ]});
+    let out = rendered(&serde_saphyr::to_string(&list).unwrap(), &settings());
+    let config_map = documents(&out)
+        .into_iter()
+        .find(|d| d["kind"] == "ConfigMap")
+        .unwrap();
+    let uids: Vec<&str> = config_map["metadata"]["ownerReferences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["uid"].as_str().unwrap())
+        .collect();
+    assert_eq!(uids, vec!["uid-a", "uid-b"]);
+}

@@ -47,10 +47,9 @@ pub async fn render_documents(
         match PipelineValues::resolve(&parsed.spec, secrets) {
             Ok(values) => reconcilable.push(ReconcilablePipeline {
                 name: parsed.name.clone(),
-                uid: documents
-                    .iter()
-                    .find(|d| &d.origin == pipeline.origin)
-                    .and_then(|d| d.object.pointer("/metadata/uid"))
+                uid: pipeline
+                    .object
+                    .pointer("/metadata/uid")
                     .and_then(Value::as_str)
                     .map(str::to_string),
                 spec: parsed.spec.clone(),

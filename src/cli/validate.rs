@@ -22,6 +22,8 @@ pub const UNREADABLE: u8 = 2;
 /// One TracePipeline of the input, checked.
 pub struct CheckedPipeline<'d> {
     pub origin: &'d Origin,
+    /// The manifest as read.
+    pub object: &'d Value,
     pub name: String,
     pub report: Report,
     /// The pipeline and the Secrets it references, when it parsed.
@@ -96,6 +98,7 @@ pub async fn check_documents(documents: &[Document], settings: Settings, now: i6
         }
         pipelines.push(CheckedPipeline {
             origin: &document.origin,
+            object: &document.object,
             name,
             report,
             parsed,
