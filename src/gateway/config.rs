@@ -120,16 +120,10 @@ fn noise_filter(namespace: &str) -> Value {
     })
 }
 
+/// Escape the dots of a namespace for a regular expression inside an OTTL string literal
+/// (`\\.`: OTTL turns `\\` into one backslash, the regex sees `\.`).
 fn regex_escape(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| {
-            if c == '.' {
-                vec!['\\', '\\', '.']
-            } else {
-                vec![c]
-            }
-        })
-        .collect()
+    text.replace('.', r"\\.")
 }
 
 fn k8s_attributes() -> Value {
