@@ -156,9 +156,7 @@ pub fn parse_json(text: &str) -> Result<ParsedPipeline, Report> {
 
 fn parse_with<E: std::fmt::Display>(
     head: Head<'_>,
-    check: impl FnOnce(
-        &k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaProps,
-    ) -> Result<Vec<FieldError>, E>,
+    check: impl FnOnce(&schema::Node) -> Result<Vec<FieldError>, E>,
     read_spec: impl FnOnce(ApiVersion) -> Result<v1beta1::TracePipelineSpec, E>,
 ) -> Result<ParsedPipeline, Report> {
     let fail = |error: FieldError| Report {

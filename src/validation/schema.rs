@@ -16,16 +16,159 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor
 use super::report::{Cause, FieldError, FieldErrorKind, quote};
 
 /// Top-level fields the API server owns or validates itself.
-const SERVER_OWNED: [&str; 4] = ["apiVersion", "kind", "metadata", "status"];
+pub const SERVER_OWNED: [&str; 4] = ["apiVersion", "kind", "metadata", "status"];
 
-fn schemas() -> &'static BTreeMap<String, JSONSchemaProps> {
-    static SCHEMAS: OnceLock<BTreeMap<String, JSONSchemaProps>> = OnceLock::new();
+/// The OpenAPI `type` of a schema node; `Untyped` accepts every value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Type {
+    Object,
+    Array,
+    String,
+    Boolean,
+    Integer,
+    Number,
+    Untyped,
+}
+
+impl Type {
+    fn of(name: Option<&str>) -> Type {
+        match name {
+            Some("object") => Type::Object,
+            Some("array") => Type::Array,
+            Some("string") => Type::String,
+            Some("boolean") => Type::Boolean,
+            Some("integer") => Type::Integer,
+            Some("number") => Type::Number,
+            _ => Type::Untyped,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Type::Object => "object",
+            Type::Array => "array",
+            Type::String => "string",
+            Type::Boolean => "boolean",
+            Type::Integer => "integer",
+            Type::Number => "number",
+            Type::Untyped => "",
+        }
+    }
+
+    /// Whether a value of type `actual` is valid where this type is expected.
+    pub fn accepts(self, actual: Type) -> bool {
+        self == Type::Untyped || self == actual || (self == Type::Number && actual == Type::Integer)
+    }
+}
+
+/// A schema node with only what structural validation reads, compiled once from the CRD: a
+/// check walks a few small vectors instead of the OpenAPI types' maps of large structs.
+#[derive(Debug)]
+pub struct Node {
+    pub type_: Type,
+    /// Sorted by name, as the error messages list them.
+    properties: Vec<(String, Node)>,
+    required: Vec<String>,
+    additional: Option<Box<Node>>,
+    items: Option<Box<Node>>,
+    allowed: Option<Vec<String>>,
+    min_length: Option<usize>,
+}
+
+impl Node {
+    fn compile(schema: &JSONSchemaProps) -> Node {
+        let boxed = |schema: &JSONSchemaProps| Box::new(Node::compile(schema));
+        Node {
+            type_: Type::of(schema.type_.as_deref()),
+            properties: schema
+                .properties
+                .iter()
+                .flatten()
+                .map(|(name, property)| (name.clone(), Node::compile(property)))
+                .collect(),
+            required: schema.required.clone().unwrap_or_default(),
+            additional: match &schema.additional_properties {
+                Some(JSONSchemaPropsOrBool::Schema(values)) => Some(boxed(values)),
+                _ => None,
+            },
+            items: match &schema.items {
+                Some(JSONSchemaPropsOrArray::Schema(items)) => Some(boxed(items)),
+                _ => None,
+            },
+            allowed: schema.enum_.as_ref().map(|values| {
+                values
+                    .iter()
+                    .filter_map(|v| v.0.as_str().map(str::to_string))
+                    .collect()
+            }),
+            min_length: schema.min_length.map(|min| min.max(0) as usize),
+        }
+    }
+
+    /// The schema of a declared field.
+    pub fn property(&self, name: &str) -> Option<&Node> {
+        self.properties
+            .iter()
+            .find(|(declared, _)| declared == name)
+            .map(|(_, node)| node)
+    }
+
+    /// The schema of the value under `key` of an object: a declared field, else the schema of
+    /// additional properties; `None` for a field the schema does not declare.
+    pub fn field(&self, key: &str) -> Option<&Node> {
+        self.property(key).or(self.additional.as_deref())
+    }
+
+    /// The schema of an array's elements; `None` when the schema does not constrain them.
+    pub fn items(&self) -> Option<&Node> {
+        self.items.as_deref()
+    }
+
+    /// The bit that marks `key` as present in a [`Node::missing_required`] set, for a required field.
+    pub fn required_bit(&self, key: &str) -> Option<u64> {
+        // A bit per required field (the schema has far fewer than 64 per object).
+        self.required
+            .iter()
+            .position(|r| r == key)
+            .map(|index| 1 << (index % 64))
+    }
+
+    /// The required fields whose bits are not in `seen`.
+    pub fn missing_required(&self, seen: u64) -> impl Iterator<Item = &str> {
+        self.required
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| seen & (1 << (i % 64)) == 0)
+            .map(|(_, name)| name.as_str())
+    }
+
+    /// What is wrong with a string value here, if anything.
+    pub fn string_problem(&self, text: &str) -> Option<StringProblem<'_>> {
+        if let Some(allowed) = &self.allowed
+            && !allowed.iter().any(|v| v == text)
+        {
+            return Some(StringProblem::NotAllowed(allowed));
+        }
+        match self.min_length {
+            Some(min) if text.chars().count() < min => Some(StringProblem::TooShort(min)),
+            _ => None,
+        }
+    }
+}
+
+pub enum StringProblem<'a> {
+    NotAllowed(&'a [String]),
+    TooShort(usize),
+}
+
+fn schemas() -> &'static BTreeMap<String, Node> {
+    static SCHEMAS: OnceLock<BTreeMap<String, Node>> = OnceLock::new();
     SCHEMAS.get_or_init(|| {
         crate::api::crd()
             .spec
             .versions
             .into_iter()
-            .filter_map(|v| Some((v.name, v.schema?.open_api_v3_schema?)))
+            .filter_map(|v| Some((v.name, Node::compile(&v.schema?.open_api_v3_schema?))))
             .collect()
     })
 }
@@ -58,7 +201,7 @@ impl Path<'_> {
 }
 
 /// The schema of a served version's whole object.
-pub fn root(version: &str) -> Option<&'static JSONSchemaProps> {
+pub fn root(version: &str) -> Option<&'static Node> {
     schemas().get(version)
 }
 
@@ -67,7 +210,7 @@ pub fn root(version: &str) -> Option<&'static JSONSchemaProps> {
 /// valid object costs no allocation; errors are collected, not returned at the first.
 pub fn check<'de, D: Deserializer<'de>>(
     input: D,
-    root: &JSONSchemaProps,
+    root: &Node,
 ) -> Result<Vec<FieldError>, D::Error> {
     let mut errors = Vec::new();
     let seed = Check {
@@ -90,7 +233,7 @@ enum Presence {
 }
 
 struct Check<'s, 'p, 'e> {
-    schema: &'s JSONSchemaProps,
+    schema: &'s Node,
     path: Path<'p>,
     /// Keys of this object that are not checked (the server-owned top-level fields).
     ignored: &'s [&'s str],
@@ -106,25 +249,15 @@ impl<'de> DeserializeSeed<'de> for Check<'_, '_, '_> {
 }
 
 impl Check<'_, '_, '_> {
-    fn expected(&self) -> &str {
-        self.schema.type_.as_deref().unwrap_or_default()
-    }
-
-    /// Record a type mismatch, unless the schema has no type to match.
-    fn mismatch(self, actual: &'static str) -> Presence {
-        let expected = match self.expected() {
-            "object" => "object",
-            "array" => "array",
-            "string" => "string",
-            "boolean" => "boolean",
-            "integer" => "integer",
-            "number" => "number",
-            _ => return Presence::Present,
-        };
-        if !(expected == "number" && actual == "integer") {
-            self.errors.push(type_error(self.path, actual, expected));
+    /// Whether a value of type `actual` may stand here; records a mismatch if not.
+    fn admits(&mut self, actual: Type) -> bool {
+        let admitted = self.schema.type_.accepts(actual);
+        if !admitted {
+            let expected = self.schema.type_.name();
+            self.errors
+                .push(type_error(self.path, actual.name(), expected));
         }
-        Presence::Present
+        admitted
     }
 }
 
@@ -163,19 +296,18 @@ impl<'de> Visitor<'de> for Check<'_, '_, '_> {
     type Value = Presence;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "a value of type {}", self.expected())
+        write!(f, "a value of type {}", self.schema.type_.name())
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Presence, A::Error> {
-        if self.expected() != "object" {
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Presence, A::Error> {
+        if self.schema.type_ != Type::Object {
             while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-            return Ok(self.mismatch("object"));
+            self.admits(Type::Object);
+            return Ok(Presence::Present);
         }
         let schema = self.schema;
         let errors = self.errors;
         let path = self.path;
-        let required = schema.required.as_deref().unwrap_or_default();
-        // A bit per required field (the schema has far fewer than 64 per object).
         let mut seen: u64 = 0;
         while let Some(key) = map.next_key_seed(Key)? {
             let key = key.as_ref();
@@ -183,31 +315,21 @@ impl<'de> Visitor<'de> for Check<'_, '_, '_> {
                 map.next_value::<IgnoredAny>()?;
                 continue;
             }
-            let property = schema.properties.as_ref().and_then(|p| p.get(key));
-            let presence = if let Some(property) = property {
-                let path = Path::Field(&path, key);
+            let presence = if let Some(value_schema) = schema.field(key) {
+                let path = if schema.property(key).is_some() {
+                    Path::Field(&path, key)
+                } else {
+                    Path::Key(&path, key)
+                };
                 map.next_value_seed(Check {
-                    schema: property,
-                    path,
-                    ignored: &[],
-                    errors: &mut *errors,
-                })?
-            } else if let Some(JSONSchemaPropsOrBool::Schema(values)) =
-                &schema.additional_properties
-            {
-                let path = Path::Key(&path, key);
-                map.next_value_seed(Check {
-                    schema: values,
+                    schema: value_schema,
                     path,
                     ignored: &[],
                     errors: &mut *errors,
                 })?
             } else {
                 map.next_value::<IgnoredAny>()?;
-                let known = schema
-                    .properties
-                    .iter()
-                    .flat_map(|p| p.keys().map(String::as_str));
+                let known = schema.properties.iter().map(|(name, _)| name.as_str());
                 let detail = unknown_field_detail(key, known);
                 let path = Path::Field(&path, key).render();
                 errors.push(FieldError::new(
@@ -218,17 +340,11 @@ impl<'de> Visitor<'de> for Check<'_, '_, '_> {
                 ));
                 Presence::Present
             };
-            if let (Presence::Present, Some(index)) =
-                (presence, required.iter().position(|r| r == key))
-            {
-                seen |= 1 << (index % 64);
+            if let (Presence::Present, Some(bit)) = (presence, schema.required_bit(key)) {
+                seen |= bit;
             }
         }
-        for (_, name) in required
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| seen & (1 << (i % 64)) == 0)
-        {
+        for name in schema.missing_required(seen) {
             let path = Path::Field(&path, name).render();
             errors.push(FieldError::new(
                 path,
@@ -240,16 +356,13 @@ impl<'de> Visitor<'de> for Check<'_, '_, '_> {
         Ok(Presence::Present)
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Presence, A::Error> {
-        let items = match (self.expected(), &self.schema.items) {
-            ("array", Some(JSONSchemaPropsOrArray::Schema(items))) => items,
-            ("array", _) => {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                return Ok(Presence::Present);
-            }
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<Presence, A::Error> {
+        let items = match (self.schema.type_, self.schema.items()) {
+            (Type::Array, Some(items)) => items,
             _ => {
                 while seq.next_element::<IgnoredAny>()?.is_some() {}
-                return Ok(self.mismatch("array"));
+                self.admits(Type::Array);
+                return Ok(Presence::Present);
             }
         };
         let mut index = 0;
@@ -268,44 +381,31 @@ impl<'de> Visitor<'de> for Check<'_, '_, '_> {
         }
     }
 
-    fn visit_str<E: de::Error>(self, text: &str) -> Result<Presence, E> {
-        if self.expected() != "string" {
-            return Ok(self.mismatch("string"));
+    fn visit_str<E: de::Error>(mut self, text: &str) -> Result<Presence, E> {
+        if self.admits(Type::String) && self.schema.type_ == Type::String {
+            check_string(text, self.schema, self.path, self.errors);
         }
-        check_string(text, self.schema, self.path, self.errors);
         Ok(Presence::Present)
     }
 
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Presence, E> {
-        Ok(if self.expected() == "boolean" {
-            Presence::Present
-        } else {
-            self.mismatch("boolean")
-        })
+    fn visit_bool<E: de::Error>(mut self, _: bool) -> Result<Presence, E> {
+        self.admits(Type::Boolean);
+        Ok(Presence::Present)
     }
 
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Presence, E> {
-        Ok(if self.expected() == "integer" {
-            Presence::Present
-        } else {
-            self.mismatch("integer")
-        })
+    fn visit_i64<E: de::Error>(mut self, _: i64) -> Result<Presence, E> {
+        self.admits(Type::Integer);
+        Ok(Presence::Present)
     }
 
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Presence, E> {
-        Ok(if self.expected() == "integer" {
-            Presence::Present
-        } else {
-            self.mismatch("integer")
-        })
+    fn visit_u64<E: de::Error>(mut self, _: u64) -> Result<Presence, E> {
+        self.admits(Type::Integer);
+        Ok(Presence::Present)
     }
 
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Presence, E> {
-        Ok(if self.expected() == "number" {
-            Presence::Present
-        } else {
-            self.mismatch("number")
-        })
+    fn visit_f64<E: de::Error>(mut self, _: f64) -> Result<Presence, E> {
+        self.admits(Type::Number);
+        Ok(Presence::Present)
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<Presence, E> {
@@ -321,45 +421,32 @@ impl<'de> Visitor<'de> for Check<'_, '_, '_> {
     }
 }
 
-fn check_string(
-    text: &str,
-    schema: &JSONSchemaProps,
-    path: Path<'_>,
-    errors: &mut Vec<FieldError>,
-) {
-    if let Some(allowed) = &schema.enum_
-        && !allowed.iter().any(|v| v.0.as_str() == Some(text))
-    {
-        let supported: Vec<String> = allowed
-            .iter()
-            .filter_map(|v| v.0.as_str().map(str::to_string))
-            .collect();
-        {
+fn check_string(text: &str, schema: &Node, path: Path<'_>, errors: &mut Vec<FieldError>) {
+    match schema.string_problem(text) {
+        None => {}
+        Some(StringProblem::NotAllowed(allowed)) => errors.push(
+            FieldError::new(
+                path.render(),
+                FieldErrorKind::NotSupported {
+                    supported: allowed.to_vec(),
+                },
+                "",
+                Cause::Schema,
+            )
+            .with_value(quote(text)),
+        ),
+        Some(StringProblem::TooShort(min)) => {
+            let path = path.render();
             errors.push(
                 FieldError::new(
-                    path.render(),
-                    FieldErrorKind::NotSupported { supported },
-                    "",
+                    &path,
+                    FieldErrorKind::Invalid,
+                    format!("{path} in body should be at least {min} chars long"),
                     Cause::Schema,
                 )
                 .with_value(quote(text)),
             );
-            return;
         }
-    }
-    if let Some(min) = schema.min_length
-        && (text.chars().count() as i64) < min
-    {
-        let path = path.render();
-        errors.push(
-            FieldError::new(
-                &path,
-                FieldErrorKind::Invalid,
-                format!("{path} in body should be at least {min} chars long"),
-                Cause::Schema,
-            )
-            .with_value(quote(text)),
-        );
     }
 }
 
