@@ -232,6 +232,32 @@ fn nulls_are_pruned_like_the_api_server_does() {
     assert_valid(&r);
     let r = report(pipeline("p", json!({"endpoint": null})));
     assert_single_error(&r, "spec.output.otlp.endpoint: Required value");
+    // Lists and maps too: a null is an empty list or map, not an internal error.
+    let mut object = pipeline(
+        "p",
+        json!({"protocol": "http", "endpoint": {"value": "https://b"}, "headers": null,
+               "authentication": {"oauth2": {"tokenURL": {"value": "https://t"}, "clientID": {"value": "c"},
+                                             "clientSecret": {"value": "s"}, "scopes": null, "params": null}}}),
+    );
+    object["spec"]["transform"] = Value::Null;
+    object["spec"]["filter"] = Value::Null;
+    assert_valid(&report(object.clone()));
+    assert_eq!(
+        validation::parse(&object),
+        validation::parse_json(&object.to_string())
+    );
+}
+
+#[test]
+fn enums_are_strings_only() {
+    let r = report(pipeline(
+        "p",
+        json!({"protocol": {"grpc": null}, "endpoint": {"value": "b:4317"}}),
+    ));
+    assert_single_error(
+        &r,
+        r#"spec.output.otlp.protocol: Invalid value: "object": spec.output.otlp.protocol in body must be of type string: "object""#,
+    );
 }
 
 #[test]

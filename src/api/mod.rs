@@ -9,7 +9,8 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResourceExt, KubeSchema};
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::de::{self, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 
 pub const GROUP: &str = "telemetry.kyma-project.io";
 pub const KIND: &str = "TracePipeline";
@@ -89,7 +90,7 @@ pub struct SecretKeyRef {
 }
 
 /// The OTLP transport protocol.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(JsonSchema, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
     #[default]
@@ -97,14 +98,73 @@ pub enum Protocol {
     Http,
 }
 
+impl<'de> Deserialize<'de> for Protocol {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        string_variant(
+            deserializer,
+            &[("grpc", Protocol::Grpc), ("http", Protocol::Http)],
+        )
+    }
+}
+
 /// Compression of the exported payload.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(JsonSchema, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
     None,
     Gzip,
     Snappy,
     Zstd,
+}
+
+impl<'de> Deserialize<'de> for Compression {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        string_variant(
+            deserializer,
+            &[
+                ("none", Compression::None),
+                ("gzip", Compression::Gzip),
+                ("snappy", Compression::Snappy),
+                ("zstd", Compression::Zstd),
+            ],
+        )
+    }
+}
+
+/// Reads an enum from its string, as the schema declares it. serde's derived enums also take
+/// the map form (`{"grpc": null}`), which the schema rejects; the types must not be laxer.
+fn string_variant<'de, D: Deserializer<'de>, T: Copy + 'static>(
+    deserializer: D,
+    variants: &'static [(&'static str, T)],
+) -> Result<T, D::Error> {
+    struct Variants<T: 'static>(&'static [(&'static str, T)]);
+
+    impl<T: Copy> Visitor<'_> for Variants<T> {
+        type Value = T;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            let names: Vec<&str> = self.0.iter().map(|(name, _)| *name).collect();
+            write!(f, "one of {}", names.join(", "))
+        }
+
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<T, E> {
+            self.0
+                .iter()
+                .find(|(name, _)| *name == text)
+                .map(|(_, variant)| *variant)
+                .ok_or_else(|| E::invalid_value(de::Unexpected::Str(text), &self))
+        }
+    }
+
+    deserializer.deserialize_str(Variants(variants))
+}
+
+/// Reads `null` as the default (an empty list or map): the schema treats `null` as an absent
+/// field, so the types must accept it too.
+pub(crate) fn null_as_default<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(
+    deserializer: D,
+) -> Result<T, D::Error> {
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 /// Authentication against the backend. At most one method can be set.
@@ -151,10 +211,18 @@ pub struct OAuth2Options {
     #[x_kube(validation = Rule::new("has(self.value) || has(self.valueFrom)").message("'clientSecret' must have 'value' or 'valueFrom' set"))]
     pub client_secret: ValueType,
     /// Optional OAuth2 scopes to request.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::api::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub scopes: Vec<String>,
     /// Optional additional parameters sent to the token endpoint.
-    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::api::null_as_default",
+        skip_serializing_if = "std::collections::BTreeMap::is_empty"
+    )]
     pub params: std::collections::BTreeMap<String, String>,
 }
 
@@ -217,10 +285,18 @@ pub struct OutputTls {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 pub struct TransformSpec {
     /// OTTL conditions, ORed together, that select the spans the statements apply to.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::api::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub conditions: Vec<String>,
     /// OTTL statements that transform the selected spans.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::api::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub statements: Vec<String>,
 }
 
@@ -228,7 +304,11 @@ pub struct TransformSpec {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 pub struct FilterSpec {
     /// OTTL conditions, ORed together; a span matching any of them is dropped.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::api::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub conditions: Vec<String>,
 }
 

@@ -35,10 +35,18 @@ pub struct TracePipelineSpec {
     /// The backend that spans are exported to.
     pub output: Output,
     /// OTTL transformations applied to spans before export (later phase).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::api::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub transform: Vec<TransformSpec>,
     /// OTTL filters that drop spans before export (later phase).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::api::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub filter: Vec<FilterSpec>,
 }
 
@@ -69,7 +77,11 @@ pub struct OtlpOutput {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authentication: Option<AuthenticationOptions>,
     /// Custom headers added to every export request.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::api::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub headers: Vec<Header>,
     /// TLS settings for the connection to the backend.
     #[serde(default, skip_serializing_if = "Option::is_none")]
