@@ -3,6 +3,7 @@
 //! Secret references, pipeline count, name safety). Pure functions: Secrets are looked up before
 //! and passed in as [`ResolvedSecrets`].
 
+mod checked;
 pub mod defaults;
 pub mod endpoint;
 pub mod report;
@@ -133,9 +134,14 @@ pub fn parse(object: &Value) -> Result<ParsedPipeline, Report> {
     )
 }
 
-/// [`parse`] for an object given as JSON text, as the webhook receives it: the text is read in
-/// passes (identity, schema, typed spec) without building a JSON tree.
+/// [`parse`] for an object given as JSON text, as the webhook receives it. A valid object is
+/// read and checked in one pass; any other is read again in passes (identity, schema, typed
+/// spec) that write the report. Neither builds a JSON tree.
 pub fn parse_json(text: &str) -> Result<ParsedPipeline, Report> {
+    checked::read_pipeline(text).map_or_else(|| parse_json_in_passes(text), Ok)
+}
+
+fn parse_json_in_passes(text: &str) -> Result<ParsedPipeline, Report> {
     fn read<'de, T: Deserialize<'de>>(text: &'de str) -> serde_json::Result<T> {
         let mut deserializer = serde_json::Deserializer::from_str(text);
         let value = T::deserialize(&mut deserializer)?;
@@ -152,6 +158,18 @@ pub fn parse_json(text: &str) -> Result<ParsedPipeline, Report> {
             }
         },
     )
+}
+
+/// The served version an object's `apiVersion` names.
+fn version_of(api_version: &str) -> Option<ApiVersion> {
+    match api_version
+        .strip_prefix(api::GROUP)
+        .and_then(|v| v.strip_prefix('/'))
+    {
+        Some(api::STORAGE_VERSION) => Some(ApiVersion::V1Beta1),
+        Some(api::DEPRECATED_VERSION) => Some(ApiVersion::V1Alpha1),
+        _ => None,
+    }
 }
 
 fn parse_with<E: std::fmt::Display>(
@@ -178,28 +196,21 @@ fn parse_with<E: std::fmt::Display>(
             .with_value(report::quote(kind)),
         ));
     }
-    let version = match api_version
-        .strip_prefix(api::GROUP)
-        .and_then(|v| v.strip_prefix('/'))
-    {
-        Some(api::STORAGE_VERSION) => ApiVersion::V1Beta1,
-        Some(api::DEPRECATED_VERSION) => ApiVersion::V1Alpha1,
-        _ => {
-            return Err(fail(
-                FieldError::new(
-                    "apiVersion",
-                    FieldErrorKind::NotSupported {
-                        supported: vec![
-                            format!("{}/{}", api::GROUP, api::STORAGE_VERSION),
-                            format!("{}/{}", api::GROUP, api::DEPRECATED_VERSION),
-                        ],
-                    },
-                    "",
-                    Cause::Schema,
-                )
-                .with_value(report::quote(api_version)),
-            ));
-        }
+    let Some(version) = version_of(api_version) else {
+        return Err(fail(
+            FieldError::new(
+                "apiVersion",
+                FieldErrorKind::NotSupported {
+                    supported: vec![
+                        format!("{}/{}", api::GROUP, api::STORAGE_VERSION),
+                        format!("{}/{}", api::GROUP, api::DEPRECATED_VERSION),
+                    ],
+                },
+                "",
+                Cause::Schema,
+            )
+            .with_value(report::quote(api_version)),
+        ));
     };
     let metadata = head.metadata.unwrap_or_default();
     let name = metadata.name.as_deref().unwrap_or_default().to_string();
