@@ -138,7 +138,7 @@ impl<C: AdmissionCluster> Admission<C> {
     pub async fn decide(
         &self,
         endpoint: Endpoint,
-        request: &AdmissionRequest,
+        request: &AdmissionRequest<'_>,
         deadline: Duration,
     ) -> Decision {
         if !matches!(request.operation, Operation::Create | Operation::Update) {
@@ -158,7 +158,7 @@ impl<C: AdmissionCluster> Admission<C> {
 
     async fn validate(
         &self,
-        request: &AdmissionRequest,
+        request: &AdmissionRequest<'_>,
         object: &str,
         deadline: Duration,
     ) -> Decision {

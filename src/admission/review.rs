@@ -2,6 +2,8 @@
 //! always echoes the request's `uid` and `apiVersion` and carries the JSON patch as base64, as the
 //! API documents (SPEC §3.3).
 
+use std::borrow::Cow;
+
 use base64::Engine;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Status, StatusCause, StatusDetails};
 use serde::{Deserialize, Serialize};
@@ -13,25 +15,29 @@ pub const API_VERSIONS: [&str; 2] = ["admission.k8s.io/v1", "admission.k8s.io/v1
 
 #[derive(Deserialize, Debug)]
 #[serde(rename_all = "camelCase")]
-struct AdmissionReviewIn {
-    api_version: String,
-    kind: String,
-    request: Option<AdmissionRequest>,
+struct AdmissionReviewIn<'a> {
+    #[serde(borrow)]
+    api_version: Cow<'a, str>,
+    #[serde(borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    request: Option<AdmissionRequest<'a>>,
 }
 
-/// The parts of `AdmissionReview.request` the webhooks use.
+/// The parts of `AdmissionReview.request` the webhooks use, borrowed from the request body.
 #[derive(Deserialize, Debug, Clone)]
 #[serde(rename_all = "camelCase")]
-pub struct AdmissionRequest {
-    pub uid: String,
+pub struct AdmissionRequest<'a> {
+    #[serde(borrow)]
+    pub uid: Cow<'a, str>,
     pub operation: Operation,
-    #[serde(default)]
-    pub name: String,
+    #[serde(default, borrow)]
+    pub name: Cow<'a, str>,
     /// Kept as JSON text: the validating webhook reads it without building a JSON tree.
-    #[serde(default)]
-    pub object: Option<Box<RawValue>>,
-    #[serde(default)]
-    pub old_object: Option<Box<RawValue>>,
+    #[serde(default, borrow)]
+    pub object: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    pub old_object: Option<&'a RawValue>,
     #[serde(default)]
     pub dry_run: Option<bool>,
 }
@@ -71,19 +77,19 @@ pub enum DecodeError {
 
 /// A decoded AdmissionReview: its apiVersion (echoed in the answer) and its request.
 #[derive(Debug, Clone)]
-pub struct Review {
-    pub api_version: String,
-    pub request: AdmissionRequest,
+pub struct Review<'a> {
+    pub api_version: Cow<'a, str>,
+    pub request: AdmissionRequest<'a>,
 }
 
-pub fn decode(body: &[u8]) -> Result<Review, DecodeError> {
+pub fn decode(body: &[u8]) -> Result<Review<'_>, DecodeError> {
     let review: AdmissionReviewIn =
         serde_json::from_slice(body).map_err(|e| DecodeError::NotJson(e.to_string()))?;
-    if !API_VERSIONS.contains(&review.api_version.as_str()) {
-        return Err(DecodeError::ApiVersion(review.api_version));
+    if !API_VERSIONS.contains(&review.api_version.as_ref()) {
+        return Err(DecodeError::ApiVersion(review.api_version.into_owned()));
     }
     if review.kind != "AdmissionReview" {
-        return Err(DecodeError::Kind(review.kind));
+        return Err(DecodeError::Kind(review.kind.into_owned()));
     }
     let request = review.request.ok_or(DecodeError::NoRequest)?;
     Ok(Review {

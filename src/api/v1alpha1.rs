@@ -75,9 +75,11 @@ pub struct OtlpOutput {
     /// The URL path for HTTP export, replacing the default `/v1/traces`. Only with protocol `http`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    // Boxed, as is `tls`: every reader moves this struct by value, so the large optional blocks
+    // stay out of line.
     /// Authentication against the backend: `basic` or `oauth2`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub authentication: Option<AuthenticationOptions>,
+    pub authentication: Option<Box<AuthenticationOptions>>,
     /// Custom headers added to every export request.
     #[serde(
         default,
@@ -87,7 +89,7 @@ pub struct OtlpOutput {
     pub headers: Vec<Header>,
     /// TLS settings for the connection to the backend.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tls: Option<OutputTls>,
+    pub tls: Option<Box<OutputTls>>,
 }
 
 impl From<TracePipelineSpec> for v1beta1::TracePipelineSpec {

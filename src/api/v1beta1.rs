@@ -73,9 +73,11 @@ pub struct OtlpOutput {
     /// The URL path for HTTP export, replacing the default `/v1/traces`. Only with protocol `http`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    // Boxed, as is `tls`: every reader moves this struct by value, so the large optional blocks
+    // stay out of line.
     /// Authentication against the backend: `basic` or `oauth2`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub authentication: Option<AuthenticationOptions>,
+    pub authentication: Option<Box<AuthenticationOptions>>,
     /// Custom headers added to every export request.
     #[serde(
         default,
@@ -85,7 +87,7 @@ pub struct OtlpOutput {
     pub headers: Vec<Header>,
     /// TLS settings for the connection to the backend.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tls: Option<OutputTls>,
+    pub tls: Option<Box<OutputTls>>,
     /// Compression of the exported payload: `none`, `gzip` (default), `snappy` or `zstd`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compression: Option<Compression>,
