@@ -83,8 +83,11 @@ pub struct Review<'a> {
 }
 
 pub fn decode(body: &[u8]) -> Result<Review<'_>, DecodeError> {
+    // JSON is UTF-8 (RFC 8259); checking the body once spares the reader checking each string.
+    let text = std::str::from_utf8(body)
+        .map_err(|e| DecodeError::NotJson(format!("the body is not UTF-8: {e}")))?;
     let review: AdmissionReviewIn =
-        serde_json::from_slice(body).map_err(|e| DecodeError::NotJson(e.to_string()))?;
+        serde_json::from_str(text).map_err(|e| DecodeError::NotJson(e.to_string()))?;
     if !API_VERSIONS.contains(&review.api_version.as_ref()) {
         return Err(DecodeError::ApiVersion(review.api_version.into_owned()));
     }
@@ -205,7 +208,10 @@ pub fn encode(api_version: &str, uid: &str, decision: &Decision) -> Vec<u8> {
             warnings: &decision.warnings,
         },
     };
-    serde_json::to_vec(&out).expect("the response types always serialise")
+    // Room for an allowing answer without a patch, so that the common case writes in place.
+    let mut bytes = Vec::with_capacity(256);
+    serde_json::to_writer(&mut bytes, &out).expect("the response types always serialise");
+    bytes
 }
 
 /// Parse the API server's `?timeout=` (a Go duration such as `10s`, `1m30s` or `500ms`).

@@ -3,6 +3,7 @@
 //! must arrive within a deadline, bodies are capped, and every request is bounded by the API
 //! server's `?timeout=`. Shutdown stops accepting and lets in-flight requests finish.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,6 +16,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use prometheus::Histogram;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
@@ -53,9 +55,14 @@ pub fn router<C: AdmissionCluster>(admission: Arc<Admission<C>>, metrics: Arc<Me
     for endpoint in Endpoint::ALL {
         let admission = admission.clone();
         let metrics = metrics.clone();
+        let duration = metrics
+            .webhook_duration
+            .with_label_values(&[endpoint.kind.name()]);
         router = router.route(
             &endpoint.path(),
-            post(move |request: Request| handle(admission, metrics, endpoint, request)),
+            post(move |request: Request| {
+                handle(admission, metrics, duration.clone(), endpoint, request)
+            }),
         );
     }
     router
@@ -72,6 +79,17 @@ fn timeout_of(query: Option<&str>) -> Duration {
         .min(MAX_TIMEOUT)
 }
 
+/// The `code` label of a webhook answer, without formatting the common ones.
+fn code_label(code: u16) -> Cow<'static, str> {
+    match code {
+        200 => "200".into(),
+        400 => "400".into(),
+        422 => "422".into(),
+        500 => "500".into(),
+        other => other.to_string().into(),
+    }
+}
+
 fn is_json(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
@@ -85,6 +103,7 @@ fn is_json(headers: &HeaderMap) -> bool {
 async fn handle<C: AdmissionCluster>(
     admission: Arc<Admission<C>>,
     metrics: Arc<Metrics>,
+    duration: Histogram,
     endpoint: Endpoint,
     request: Request,
 ) -> Response {
@@ -94,12 +113,9 @@ async fn handle<C: AdmissionCluster>(
     let record = |operation: &str, allowed: &str, code: u16| {
         metrics
             .webhook_requests
-            .with_label_values(&[webhook, operation, allowed, &code.to_string()])
+            .with_label_values(&[webhook, operation, allowed, &code_label(code)])
             .inc();
-        metrics
-            .webhook_duration
-            .with_label_values(&[webhook])
-            .observe(started.elapsed().as_secs_f64());
+        duration.observe(started.elapsed().as_secs_f64());
     };
     if !is_json(request.headers()) {
         record("", "false", 415);

@@ -321,7 +321,9 @@ impl<'a> ValueField<'a> {
 /// Every value (inline or from a Secret) of a spec, in spec order.
 pub fn value_fields(spec: &v1beta1::TracePipelineSpec) -> Vec<ValueField<'_>> {
     let otlp = &spec.output.otlp;
-    let mut fields = vec![ValueField::of(ValueSlot::Endpoint, &otlp.endpoint)];
+    // Endpoint, three authentication values at most, the headers and three TLS values.
+    let mut fields = Vec::with_capacity(7 + otlp.headers.len());
+    fields.push(ValueField::of(ValueSlot::Endpoint, &otlp.endpoint));
     if let Some(auth) = &otlp.authentication {
         if let Some(basic) = &auth.basic {
             fields.push(ValueField::of(ValueSlot::BasicUser, &basic.user));
