@@ -14,8 +14,8 @@ use serde_json::Value;
 
 use crate::api::v1beta1::TracePipeline;
 use crate::validation::{
-    self, ApiVersion, ClusterState, Context, ResolvedSecrets, SecretLookup, SecretResolver,
-    Settings, defaults,
+    self, ApiVersion, ClusterState, Context, ParsedPipeline, ResolvedSecrets, SecretLookup,
+    SecretResolver, Settings, defaults,
 };
 pub use review::{AdmissionRequest, Decision, Operation, Review};
 
@@ -166,11 +166,27 @@ impl<C: AdmissionCluster> Admission<C> {
             Ok(pipeline) => pipeline,
             Err(report) => return Decision::invalid(&request.name, &report),
         };
-        // SPEC §3.2: on UPDATE the cluster-state checks run only when the spec changed.
-        let spec_changed = match (request.operation, &request.old_object) {
-            (Operation::Update, Some(old)) => spec_of(old.get()) != spec_of(object),
-            _ => true,
+        // An old object that does not read as a valid pipeline counts as a changed spec.
+        let old = match (request.operation, &request.old_object) {
+            (Operation::Update, Some(old)) => validation::parse_json(old.get()).ok(),
+            _ => None,
         };
+        self.validate_parsed(request.operation, pipeline, old.as_ref(), deadline)
+            .await
+    }
+
+    /// Validate a pipeline read from a CREATE or UPDATE (for the latter, `old` is the object
+    /// before, if it reads as a valid pipeline). SPEC §3.2: on UPDATE the cluster-state checks
+    /// run only when the spec changed.
+    pub async fn validate_parsed(
+        &self,
+        operation: Operation,
+        pipeline: ParsedPipeline,
+        old: Option<&ParsedPipeline>,
+        deadline: Duration,
+    ) -> Decision {
+        let spec_changed =
+            operation != Operation::Update || old.is_none_or(|old| old.spec != pipeline.spec);
         let now = unix_now();
         if !spec_changed {
             let ctx = Context {
@@ -203,7 +219,7 @@ impl<C: AdmissionCluster> Admission<C> {
             cluster: Some(ClusterState {
                 secrets: &secrets,
                 other_pipelines: &names,
-                existing_pipelines: (request.operation == Operation::Create).then_some(names.len()),
+                existing_pipelines: (operation == Operation::Create).then_some(names.len()),
             }),
         };
         decision(&pipeline.name, validation::validate(&pipeline, &ctx))
@@ -220,17 +236,6 @@ fn decision(name: &str, report: validation::Report) -> Decision {
     } else {
         Decision::invalid(name, &report)
     }
-}
-
-/// The `spec` of an object in JSON text, for comparison.
-fn spec_of(object: &str) -> Option<Value> {
-    #[derive(serde::Deserialize)]
-    struct SpecOnly {
-        spec: Option<Value>,
-    }
-    serde_json::from_str::<SpecOnly>(object)
-        .ok()
-        .and_then(|o| o.spec)
 }
 
 fn mutate(object: &str) -> Decision {
@@ -252,4 +257,119 @@ fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::validation::InMemorySecrets;
+
+    struct Cluster(InMemorySecrets);
+
+    impl SecretResolver for Cluster {
+        async fn lookup(&self, namespace: &str, name: &str) -> SecretLookup {
+            self.0.lookup(namespace, name).await
+        }
+    }
+
+    impl AdmissionCluster for Cluster {
+        async fn pipeline_names(&self) -> Result<Vec<String>, String> {
+            Ok(vec!["other".to_string()])
+        }
+    }
+
+    fn pipeline(version: &str, otlp: Value) -> Value {
+        json!({
+            "apiVersion": format!("telemetry.kyma-project.io/{version}"),
+            "kind": "TracePipeline",
+            "metadata": {"name": "a", "uid": "1"},
+            "spec": {"output": {"otlp": otlp}}
+        })
+    }
+
+    fn review(operation: &str, object: &Value, old: Option<&Value>) -> Vec<u8> {
+        serde_json::to_vec(&json!({
+            "apiVersion": "admission.k8s.io/v1",
+            "kind": "AdmissionReview",
+            "request": {
+                "uid": "u-1",
+                "kind": {"group": "telemetry.kyma-project.io", "version": "v1beta1", "kind": "TracePipeline"},
+                "name": "a",
+                "operation": operation,
+                "userInfo": {"username": "admin"},
+                "object": object,
+                "oldObject": old,
+                "dryRun": false
+            }
+        }))
+        .unwrap()
+    }
+
+    /// Every review that the one pass reads gets the answer the general path gives.
+    #[tokio::test]
+    async fn reading_in_one_pass_answers_like_the_general_path() {
+        let mut secrets = InMemorySecrets::default();
+        secrets.insert(
+            "obs",
+            "creds",
+            [("endpoint".to_string(), b"https://backend".to_vec())].into(),
+        );
+        let admission = Admission::new(Cluster(secrets), Settings::default());
+        let from_secret = json!({"valueFrom": {"secretKeyRef": {"name": "creds", "namespace": "obs", "key": "endpoint"}}});
+        let missing = json!({"valueFrom": {"secretKeyRef": {"name": "gone", "namespace": "obs", "key": "x"}}});
+        let valid = pipeline("v1beta1", json!({"endpoint": {"value": "b:4317"}}));
+        let from_secret = pipeline(
+            "v1beta1",
+            json!({"protocol": "http", "endpoint": from_secret}),
+        );
+        let missing = pipeline("v1beta1", json!({"endpoint": missing}));
+        let alpha = pipeline("v1alpha1", json!({"endpoint": {"value": "b:4317"}}));
+        let path_with_grpc = pipeline(
+            "v1beta1",
+            json!({"endpoint": {"value": "b:4317"}, "path": "/x"}),
+        );
+        let broken = pipeline("v1beta1", json!({"endpoint": {"value": ""}, "extra": 1}));
+        let cases = [
+            ("CREATE", &valid, None, true),
+            ("CREATE", &from_secret, None, true),
+            ("CREATE", &missing, None, true),
+            ("CREATE", &alpha, None, true),
+            ("CREATE", &path_with_grpc, None, true),
+            ("CREATE", &broken, None, false),
+            ("UPDATE", &missing, Some(&missing), true),
+            ("UPDATE", &missing, Some(&valid), true),
+            ("UPDATE", &valid, Some(&broken), false),
+            ("DELETE", &valid, None, false),
+        ];
+        let deadline = Duration::from_secs(5);
+        let mut allowed = Vec::new();
+        for (operation, object, old, one_pass) in cases {
+            let body = review(operation, object, old);
+            let general = review::decode(&body).unwrap();
+            let expected = admission
+                .decide(Endpoint::ALL[0], &general.request, deadline)
+                .await;
+            let read = review::decode_read(&body);
+            assert_eq!(read.is_some(), one_pass, "{operation} {object}");
+            if let Some(read) = read {
+                assert_eq!(read.review.request.uid, "u-1");
+                assert_eq!(read.review.api_version, "admission.k8s.io/v1");
+                let answer = admission
+                    .validate_parsed(
+                        read.review.request.operation,
+                        read.pipeline,
+                        read.old.as_ref(),
+                        deadline,
+                    )
+                    .await;
+                assert_eq!(answer, expected, "{operation} {object}");
+                allowed.push(answer.allowed);
+            }
+        }
+        assert_eq!(allowed, [true, true, false, true, false, true, false]);
+    }
 }

@@ -9,7 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Status, StatusCause, Status
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::validation::Report;
+use crate::validation::{OnePassPipeline, ParsedPipeline, Report};
 
 pub const API_VERSIONS: [&str; 2] = ["admission.k8s.io/v1", "admission.k8s.io/v1beta1"];
 
@@ -98,6 +98,77 @@ pub fn decode(body: &[u8]) -> Result<Review<'_>, DecodeError> {
     Ok(Review {
         api_version: review.api_version,
         request,
+    })
+}
+
+/// A CREATE or UPDATE review whose objects were read and schema-checked as TracePipelines
+/// while the review was decoded: one pass over the body for the common request.
+pub struct ReadReview<'a> {
+    /// The review, without the object texts.
+    pub review: Review<'a>,
+    pub pipeline: ParsedPipeline,
+    /// The object before an UPDATE.
+    pub old: Option<ParsedPipeline>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReadReviewIn<'a> {
+    #[serde(borrow)]
+    api_version: Cow<'a, str>,
+    #[serde(borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    request: ReadRequestIn<'a>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReadRequestIn<'a> {
+    #[serde(borrow)]
+    uid: Cow<'a, str>,
+    operation: Operation,
+    #[serde(default, borrow)]
+    name: Cow<'a, str>,
+    object: OnePassPipeline,
+    #[serde(default)]
+    old_object: Option<OnePassPipeline>,
+    #[serde(default)]
+    dry_run: Option<bool>,
+}
+
+/// Decode a CREATE or UPDATE review of valid TracePipelines in one pass. `None` when the body
+/// is anything else (another operation, an object that breaks the schema, a malformed review):
+/// [`decode`] then reads it again, and the validation passes write the report.
+pub fn decode_read(body: &[u8]) -> Option<ReadReview<'_>> {
+    let text = std::str::from_utf8(body).ok()?;
+    let review: ReadReviewIn = serde_json::from_str(text).ok()?;
+    let request = review.request;
+    let OnePassPipeline(Some(pipeline)) = request.object else {
+        return None;
+    };
+    let old = match (request.operation, request.old_object) {
+        (Operation::Create, _) => None,
+        (Operation::Update, Some(OnePassPipeline(Some(old)))) => Some(old),
+        _ => return None,
+    };
+    if !API_VERSIONS.contains(&review.api_version.as_ref()) || review.kind != "AdmissionReview" {
+        return None;
+    }
+    Some(ReadReview {
+        review: Review {
+            api_version: review.api_version,
+            request: AdmissionRequest {
+                uid: request.uid,
+                operation: request.operation,
+                name: request.name,
+                object: None,
+                old_object: None,
+                dry_run: request.dry_run,
+            },
+        },
+        pipeline,
+        old,
     })
 }
 

@@ -21,7 +21,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
-use super::{Admission, AdmissionCluster, Endpoint, review};
+use super::{Admission, AdmissionCluster, Endpoint, WebhookKind, review};
 use crate::metrics::Metrics;
 
 /// The largest AdmissionReview accepted (the API server's own request limit is 3 MiB).
@@ -153,16 +153,35 @@ async fn handle<C: AdmissionCluster>(
             return (StatusCode::REQUEST_TIMEOUT, message).into_response();
         }
     };
-    let review = match review::decode(&body) {
-        Ok(review) => review,
-        Err(err) => {
-            record("", "false", 400);
-            return (StatusCode::BAD_REQUEST, format!("{err}\n")).into_response();
-        }
-    };
     // Leave a tenth of the deadline to answer before the API server gives up.
-    let remaining = deadline.saturating_sub(started.elapsed()).mul_f64(0.9);
-    let decision = admission.decide(endpoint, &review.request, remaining).await;
+    let remaining = || deadline.saturating_sub(started.elapsed()).mul_f64(0.9);
+    let read = match endpoint.kind {
+        WebhookKind::Validate => review::decode_read(&body),
+        WebhookKind::Mutate => None,
+    };
+    let (review, decision) = if let Some(read) = read {
+        let decision = admission
+            .validate_parsed(
+                read.review.request.operation,
+                read.pipeline,
+                read.old.as_ref(),
+                remaining(),
+            )
+            .await;
+        (read.review, decision)
+    } else {
+        let review = match review::decode(&body) {
+            Ok(review) => review,
+            Err(err) => {
+                record("", "false", 400);
+                return (StatusCode::BAD_REQUEST, format!("{err}\n")).into_response();
+            }
+        };
+        let decision = admission
+            .decide(endpoint, &review.request, remaining())
+            .await;
+        (review, decision)
+    };
     let code = decision.status.as_ref().and_then(|s| s.code).unwrap_or(200);
     record(
         review.request.operation.as_str(),

@@ -52,9 +52,20 @@ impl State<'_> {
 /// `apiVersion` and `kind` (the API server sorts keys, so its objects never do).
 pub fn read_pipeline(text: &str) -> Option<ParsedPipeline> {
     let mut input = serde_json::Deserializer::from_str(text);
-    let parsed = input.deserialize_map(ObjectVisitor).ok()?;
+    let OnePassPipeline(parsed) = OnePassPipeline::deserialize(&mut input).ok()?;
     input.end().ok()?;
     parsed
+}
+
+/// A TracePipeline object read as in [`read_pipeline`], as a field of a larger document (the
+/// AdmissionReview's `request.object`). `None`, or a failed read of the whole document, leaves
+/// the object to the full check.
+pub struct OnePassPipeline(pub Option<ParsedPipeline>);
+
+impl<'de> Deserialize<'de> for OnePassPipeline {
+    fn deserialize<D: Deserializer<'de>>(input: D) -> Result<Self, D::Error> {
+        input.deserialize_map(ObjectVisitor).map(OnePassPipeline)
+    }
 }
 
 struct ObjectVisitor;
@@ -113,7 +124,7 @@ impl<'de> Visitor<'de> for ObjectVisitor {
         let metadata = metadata.unwrap_or_default();
         let name = metadata.name.unwrap_or_default();
         let root = schema::root(version.name()).expect("both served versions have a schema");
-        let seen = root.required_bit("spec").unwrap_or(0);
+        let seen = root.required_bit("spec");
         if (name.is_empty() && metadata.generate_name.is_none())
             || root.missing_required(seen).next().is_some()
         {
@@ -278,7 +289,7 @@ impl<'s, V> Wrap<'s, V> {
                 let next = self
                     .node
                     .field(text)
-                    .map(|node| (node, self.node.required_bit(text).unwrap_or(0)));
+                    .map(|field| (field.node, field.required_bit));
                 self.state.break_if(next.is_none());
                 self.state.next_value.set(next);
             }

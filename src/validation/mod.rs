@@ -17,6 +17,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::api::{self, Protocol, SecretKeyRef, ValueFromSource, ValueType, v1alpha1, v1beta1};
+pub use checked::OnePassPipeline;
 pub use report::{Cause, FieldError, FieldErrorKind, Report, Warning, WarningKind};
 pub use secrets::{InMemorySecrets, ResolveError, ResolvedSecrets, SecretLookup, SecretResolver};
 

@@ -67,7 +67,7 @@ impl Type {
 pub struct Node {
     pub type_: Type,
     /// Sorted by name, as the error messages list them.
-    properties: Vec<(String, Node)>,
+    properties: Vec<Property>,
     required: Vec<String>,
     additional: Option<Box<Node>>,
     items: Option<Box<Node>>,
@@ -84,7 +84,11 @@ impl Node {
                 .properties
                 .iter()
                 .flatten()
-                .map(|(name, property)| (name.clone(), Node::compile(property)))
+                .map(|(name, property)| Property {
+                    name: name.clone(),
+                    node: Node::compile(property),
+                    required_bit: required_bit(schema.required.as_deref(), name),
+                })
                 .collect(),
             required: schema.required.clone().unwrap_or_default(),
             additional: match &schema.additional_properties {
@@ -107,16 +111,33 @@ impl Node {
 
     /// The schema of a declared field.
     pub fn property(&self, name: &str) -> Option<&Node> {
-        self.properties
-            .iter()
-            .find(|(declared, _)| declared == name)
-            .map(|(_, node)| node)
+        self.declared(name).map(|p| &p.node)
     }
 
-    /// The schema of the value under `key` of an object: a declared field, else the schema of
-    /// additional properties; `None` for a field the schema does not declare.
-    pub fn field(&self, key: &str) -> Option<&Node> {
-        self.property(key).or(self.additional.as_deref())
+    fn declared(&self, name: &str) -> Option<&Property> {
+        let first = name.as_bytes().first();
+        // The first byte and the length rule out nearly every other field without a memcmp.
+        self.properties.iter().find(|p| {
+            p.name.len() == name.len() && p.name.as_bytes().first() == first && p.name == name
+        })
+    }
+
+    /// The value under `key` of an object: its schema (a declared field's, else that of
+    /// additional properties) and its bit among the required fields (0 if not required).
+    /// `None` for a field the schema does not declare.
+    pub fn field(&self, key: &str) -> Option<Field<'_>> {
+        match self.declared(key) {
+            Some(property) => Some(Field {
+                node: &property.node,
+                declared: true,
+                required_bit: property.required_bit,
+            }),
+            None => self.additional.as_deref().map(|node| Field {
+                node,
+                declared: false,
+                required_bit: required_bit(Some(&self.required), key),
+            }),
+        }
     }
 
     /// The schema of an array's elements; `None` when the schema does not constrain them.
@@ -124,13 +145,10 @@ impl Node {
         self.items.as_deref()
     }
 
-    /// The bit that marks `key` as present in a [`Node::missing_required`] set, for a required field.
-    pub fn required_bit(&self, key: &str) -> Option<u64> {
-        // A bit per required field (the schema has far fewer than 64 per object).
-        self.required
-            .iter()
-            .position(|r| r == key)
-            .map(|index| 1 << (index % 64))
+    /// The bit that marks `key` as present in a [`Node::missing_required`] set; 0 if `key` is
+    /// not required.
+    pub fn required_bit(&self, key: &str) -> u64 {
+        required_bit(Some(&self.required), key)
     }
 
     /// The required fields whose bits are not in `seen`.
@@ -154,6 +172,31 @@ impl Node {
             _ => None,
         }
     }
+}
+
+#[derive(Debug)]
+struct Property {
+    name: String,
+    node: Node,
+    required_bit: u64,
+}
+
+/// Where an object's key leads.
+#[derive(Clone, Copy)]
+pub struct Field<'a> {
+    pub node: &'a Node,
+    /// A declared field, not one of the additional properties.
+    pub declared: bool,
+    pub required_bit: u64,
+}
+
+/// A bit per required field (the schema has far fewer than 64 per object); 0 if not required.
+fn required_bit(required: Option<&[String]>, key: &str) -> u64 {
+    required
+        .unwrap_or_default()
+        .iter()
+        .position(|r| r == key)
+        .map_or(0, |index| 1 << (index % 64))
 }
 
 pub enum StringProblem<'a> {
@@ -315,21 +358,22 @@ impl<'de> Visitor<'de> for Check<'_, '_, '_> {
                 map.next_value::<IgnoredAny>()?;
                 continue;
             }
-            let presence = if let Some(value_schema) = schema.field(key) {
-                let path = if schema.property(key).is_some() {
+            let field = schema.field(key);
+            let presence = if let Some(field) = field {
+                let path = if field.declared {
                     Path::Field(&path, key)
                 } else {
                     Path::Key(&path, key)
                 };
                 map.next_value_seed(Check {
-                    schema: value_schema,
+                    schema: field.node,
                     path,
                     ignored: &[],
                     errors: &mut *errors,
                 })?
             } else {
                 map.next_value::<IgnoredAny>()?;
-                let known = schema.properties.iter().map(|(name, _)| name.as_str());
+                let known = schema.properties.iter().map(|p| p.name.as_str());
                 let detail = unknown_field_detail(key, known);
                 let path = Path::Field(&path, key).render();
                 errors.push(FieldError::new(
@@ -340,8 +384,8 @@ impl<'de> Visitor<'de> for Check<'_, '_, '_> {
                 ));
                 Presence::Present
             };
-            if let (Presence::Present, Some(bit)) = (presence, schema.required_bit(key)) {
-                seen |= bit;
+            if let (Presence::Present, Some(field)) = (presence, field) {
+                seen |= field.required_bit;
             }
         }
         for name in schema.missing_required(seen) {
