@@ -171,7 +171,7 @@ impl<C: AdmissionCluster> Admission<C> {
             (Operation::Update, Some(old)) => validation::parse_json(old.get()).ok(),
             _ => None,
         };
-        self.validate_parsed(request.operation, pipeline, old.as_ref(), deadline)
+        self.validate_parsed(request.operation, &pipeline, old.as_ref(), deadline)
             .await
     }
 
@@ -181,7 +181,7 @@ impl<C: AdmissionCluster> Admission<C> {
     pub async fn validate_parsed(
         &self,
         operation: Operation,
-        pipeline: ParsedPipeline,
+        pipeline: &ParsedPipeline,
         old: Option<&ParsedPipeline>,
         deadline: Duration,
     ) -> Decision {
@@ -194,7 +194,7 @@ impl<C: AdmissionCluster> Admission<C> {
                 now,
                 cluster: None,
             };
-            return decision(&pipeline.name, validation::validate(&pipeline, &ctx));
+            return decision(&pipeline.name, validation::validate(pipeline, &ctx));
         }
         let gathered = tokio::time::timeout(deadline, async {
             let names = self.cluster.pipeline_names().await?;
@@ -222,7 +222,7 @@ impl<C: AdmissionCluster> Admission<C> {
                 existing_pipelines: (operation == Operation::Create).then_some(names.len()),
             }),
         };
-        decision(&pipeline.name, validation::validate(&pipeline, &ctx))
+        decision(&pipeline.name, validation::validate(pipeline, &ctx))
     }
 }
 
@@ -361,8 +361,8 @@ mod tests {
                 let answer = admission
                     .validate_parsed(
                         read.review.request.operation,
-                        read.pipeline,
-                        read.old.as_ref(),
+                        &read.pipeline,
+                        read.old.as_deref(),
                         deadline,
                     )
                     .await;

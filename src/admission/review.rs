@@ -106,9 +106,9 @@ pub fn decode(body: &[u8]) -> Result<Review<'_>, DecodeError> {
 pub struct ReadReview<'a> {
     /// The review, without the object texts.
     pub review: Review<'a>,
-    pub pipeline: ParsedPipeline,
+    pub pipeline: Box<ParsedPipeline>,
     /// The object before an UPDATE.
-    pub old: Option<ParsedPipeline>,
+    pub old: Option<Box<ParsedPipeline>>,
 }
 
 #[derive(Deserialize)]

@@ -163,8 +163,8 @@ async fn handle<C: AdmissionCluster>(
         let decision = admission
             .validate_parsed(
                 read.review.request.operation,
-                read.pipeline,
-                read.old.as_ref(),
+                &read.pipeline,
+                read.old.as_deref(),
                 remaining(),
             )
             .await;

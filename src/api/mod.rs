@@ -61,7 +61,7 @@ pub struct ValueType {
     pub value: Option<String>,
     /// The value as a reference to a resource.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub value_from: Option<ValueFromSource>,
+    pub value_from: Option<Box<ValueFromSource>>,
 }
 
 /// Where a value comes from when it is not given inline.
@@ -246,7 +246,7 @@ pub struct Header {
     pub value: Option<String>,
     /// The header value as a reference to a resource.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub value_from: Option<ValueFromSource>,
+    pub value_from: Option<Box<ValueFromSource>>,
 }
 
 impl Header {

@@ -54,13 +54,14 @@ pub fn read_pipeline(text: &str) -> Option<ParsedPipeline> {
     let mut input = serde_json::Deserializer::from_str(text);
     let OnePassPipeline(parsed) = OnePassPipeline::deserialize(&mut input).ok()?;
     input.end().ok()?;
-    parsed
+    parsed.map(|parsed| *parsed)
 }
 
 /// A TracePipeline object read as in [`read_pipeline`], as a field of a larger document (the
 /// AdmissionReview's `request.object`). `None`, or a failed read of the whole document, leaves
 /// the object to the full check.
-pub struct OnePassPipeline(pub Option<ParsedPipeline>);
+/// Boxed, so that the documents around it move a pointer, not the pipeline.
+pub struct OnePassPipeline(pub Option<Box<ParsedPipeline>>);
 
 impl<'de> Deserialize<'de> for OnePassPipeline {
     fn deserialize<D: Deserializer<'de>>(input: D) -> Result<Self, D::Error> {
@@ -71,7 +72,7 @@ impl<'de> Deserialize<'de> for OnePassPipeline {
 struct ObjectVisitor;
 
 impl<'de> Visitor<'de> for ObjectVisitor {
-    type Value = Option<ParsedPipeline>;
+    type Value = Option<Box<ParsedPipeline>>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a TracePipeline object")
@@ -130,11 +131,11 @@ impl<'de> Visitor<'de> for ObjectVisitor {
         {
             return Ok(None);
         }
-        Ok(Some(ParsedPipeline {
+        Ok(Some(Box::new(ParsedPipeline {
             name: name.into_owned(),
             version,
             spec,
-        }))
+        })))
     }
 }
 

@@ -314,7 +314,7 @@ impl<'a> ValueField<'a> {
         ValueField {
             slot,
             value: value.value.as_deref(),
-            value_from: value.value_from.as_ref(),
+            value_from: value.value_from.as_deref(),
         }
     }
 }
@@ -343,7 +343,7 @@ pub fn value_fields(spec: &v1beta1::TracePipelineSpec) -> Vec<ValueField<'_>> {
         fields.push(ValueField {
             slot: ValueSlot::Header(index),
             value: header.value.as_deref(),
-            value_from: header.value_from.as_ref(),
+            value_from: header.value_from.as_deref(),
         });
     }
     if let Some(tls_spec) = &otlp.tls {
