@@ -101,13 +101,14 @@ pub fn decode(body: &[u8]) -> Result<Review<'_>, DecodeError> {
     })
 }
 
-/// A CREATE or UPDATE review whose objects were read and schema-checked as TracePipelines
-/// while the review was decoded: one pass over the body for the common request.
+/// A review whose objects were read and schema-checked as TracePipelines while the review was
+/// decoded: one pass over the body for the common request.
 pub struct ReadReview<'a> {
     /// The review, without the object texts.
     pub review: Review<'a>,
-    pub pipeline: Box<ParsedPipeline>,
-    /// The object before an UPDATE.
+    /// `None` when the request carries no object (DELETE).
+    pub pipeline: Option<Box<ParsedPipeline>>,
+    /// The object before an UPDATE, if it reads as a valid pipeline.
     pub old: Option<Box<ParsedPipeline>>,
 }
 
@@ -130,28 +131,27 @@ struct ReadRequestIn<'a> {
     operation: Operation,
     #[serde(default, borrow)]
     name: Cow<'a, str>,
-    object: OnePassPipeline,
+    #[serde(default)]
+    object: Option<OnePassPipeline>,
     #[serde(default)]
     old_object: Option<OnePassPipeline>,
     #[serde(default)]
     dry_run: Option<bool>,
 }
 
-/// Decode a CREATE or UPDATE review of valid TracePipelines in one pass. `None` when the body
-/// is anything else (another operation, an object that breaks the schema, a malformed review):
-/// [`decode`] then reads it again, and the validation passes write the report.
+/// Decode a review in one pass, reading its objects as TracePipelines. `None` when the object
+/// is there but breaks the schema, or the body is no review: [`decode`] then reads it again,
+/// and the validation passes write the report or the answer says what is wrong.
 pub fn decode_read(body: &[u8]) -> Option<ReadReview<'_>> {
     let text = std::str::from_utf8(body).ok()?;
     let review: ReadReviewIn = serde_json::from_str(text).ok()?;
     let request = review.request;
-    let OnePassPipeline(Some(pipeline)) = request.object else {
-        return None;
+    let pipeline = match request.object {
+        None => None,
+        Some(OnePassPipeline(None)) => return None,
+        Some(OnePassPipeline(Some(pipeline))) => Some(pipeline),
     };
-    let old = match (request.operation, request.old_object) {
-        (Operation::Create, _) => None,
-        (Operation::Update, Some(OnePassPipeline(Some(old)))) => Some(old),
-        _ => return None,
-    };
+    let old = request.old_object.and_then(|old| old.0);
     if !API_VERSIONS.contains(&review.api_version.as_ref()) || review.kind != "AdmissionReview" {
         return None;
     }

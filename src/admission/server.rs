@@ -160,14 +160,7 @@ async fn handle<C: AdmissionCluster>(
         WebhookKind::Mutate => None,
     };
     let (review, decision) = if let Some(read) = read {
-        let decision = admission
-            .validate_parsed(
-                read.review.request.operation,
-                &read.pipeline,
-                read.old.as_deref(),
-                remaining(),
-            )
-            .await;
+        let decision = admission.validate_read(&read, remaining()).await;
         (read.review, decision)
     } else {
         let review = match review::decode(&body) {
