@@ -143,7 +143,7 @@ impl<C: AdmissionCluster> Admission<C> {
     ) -> Decision {
         let object = match checked_object(request.operation, request.object) {
             Ok(object) => object,
-            Err(decision) => return decision,
+            Err(decision) => return *decision,
         };
         match endpoint.kind {
             WebhookKind::Mutate => mutate(object.get()),
@@ -163,7 +163,7 @@ impl<C: AdmissionCluster> Admission<C> {
                 self.validate_parsed(operation, pipeline, read.old.as_deref(), deadline)
                     .await
             }
-            Err(decision) => decision,
+            Err(decision) => *decision,
         }
     }
 
@@ -239,15 +239,15 @@ impl<C: AdmissionCluster> Admission<C> {
 
 /// The object of a request that needs one (CREATE and UPDATE), or the answer without it: others
 /// are allowed, and a CREATE or UPDATE without an object cannot be judged.
-fn checked_object<T>(operation: Operation, object: Option<T>) -> Result<T, Decision> {
+fn checked_object<T>(operation: Operation, object: Option<T>) -> Result<T, Box<Decision>> {
     if !matches!(operation, Operation::Create | Operation::Update) {
-        return Err(Decision::allow());
+        return Err(Box::new(Decision::allow()));
     }
     object.ok_or_else(|| {
-        Decision::internal_error(format!(
+        Box::new(Decision::internal_error(format!(
             "the {} request carries no object",
             operation.as_str()
-        ))
+        )))
     })
 }
 
