@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::Request;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -191,7 +191,12 @@ async fn handle<C: AdmissionCluster>(
         );
     }
     let body = review::encode(&review.api_version, &review.request.uid, &decision);
-    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+    let mut response = Response::new(axum::body::Body::from(body));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 /// Serve `router` over TLS on `listener` until `shutdown`, then wait up to the grace period for
