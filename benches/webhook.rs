@@ -296,7 +296,8 @@ fn main() {
             }),
         );
         let baseline = start(baseline_router, store).await;
-        // `--operation DELETE` measures the HTTP, TLS and review handling without validation.
+        // `--operation DELETE` measures the HTTP, TLS and review and object decoding without the
+        // rules and cluster reads.
         let body = Bytes::from(String::from_utf8(review_body()).unwrap().replace("\"CREATE\"", &format!("\"{operation}\"")));
         let ca_pem = ca.cert_pem.clone();
 
