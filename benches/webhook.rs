@@ -14,10 +14,10 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use rustls_pki_types::ServerName;
 use serde_json::json;
-use telemetry_manager::admission::{Admission, AdmissionCluster, server};
+use telemetry_manager::admission::{Admission, server};
 use telemetry_manager::metrics::Metrics;
 use telemetry_manager::tls::{self, CertStore, self_signed::CertificateAuthority};
-use telemetry_manager::validation::{InMemorySecrets, SecretLookup, SecretResolver, Settings};
+use telemetry_manager::validation::{InMemorySecrets, Settings};
 use tokio_util::sync::CancellationToken;
 
 #[path = "../tests/common/mod.rs"]
@@ -25,20 +25,6 @@ mod common;
 
 const PATH: &str = "/validate-telemetry-kyma-project-io-v1beta1-tracepipeline";
 const CONNECTIONS: usize = 4;
-
-struct MemoryCluster(InMemorySecrets);
-
-impl SecretResolver for MemoryCluster {
-    async fn lookup(&self, namespace: &str, name: &str) -> SecretLookup {
-        self.0.lookup(namespace, name).await
-    }
-}
-
-impl AdmissionCluster for MemoryCluster {
-    async fn pipeline_names(&self) -> Result<Vec<String>, String> {
-        Ok(vec!["existing-a".into(), "existing-b".into()])
-    }
-}
 
 /// A CREATE of a realistic pipeline: HTTP with basic auth from a Secret and a header.
 fn review_body() -> Vec<u8> {
@@ -282,7 +268,12 @@ fn main() {
             "creds",
             [("user".to_string(), b"tenant".to_vec()), ("password".to_string(), b"s3cret".to_vec())].into(),
         );
-        let admission = Arc::new(Admission::new(MemoryCluster(secrets), Settings::default()));
+        let cluster = common::FakeCluster {
+            pipelines: vec!["existing-a".into(), "existing-b".into()],
+            secrets,
+            ..common::FakeCluster::default()
+        };
+        let admission = Arc::new(Admission::new(cluster, Settings::default()));
         let webhook = start(server::router(admission, Metrics::new()), store.clone()).await;
 
         let fixed = Bytes::from_static(

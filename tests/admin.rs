@@ -1,6 +1,8 @@
 //! The plain-HTTP endpoints: `/healthz`, `/readyz` (ready once a certificate is loaded) and
 //! `/metrics`, whose real output must pass `promtool check metrics`.
 
+mod common;
+
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -10,26 +12,12 @@ use axum::body::Body;
 use http::Request;
 use http_body_util::BodyExt;
 use telemetry_manager::admin;
-use telemetry_manager::admission::{Admission, AdmissionCluster, server};
+use telemetry_manager::admission::{Admission, server};
 use telemetry_manager::metrics::Metrics;
 use telemetry_manager::tls::{self, CertStore, self_signed::CertificateAuthority};
-use telemetry_manager::validation::{SecretLookup, SecretResolver, Settings};
+use telemetry_manager::validation::Settings;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
-
-struct EmptyCluster;
-
-impl SecretResolver for EmptyCluster {
-    async fn lookup(&self, _: &str, _: &str) -> SecretLookup {
-        SecretLookup::NotFound
-    }
-}
-
-impl AdmissionCluster for EmptyCluster {
-    async fn pipeline_names(&self) -> Result<Vec<String>, String> {
-        Ok(vec![])
-    }
-}
 
 /// GET `path` from a real server on 127.0.0.1 serving `router`.
 async fn get(router: axum::Router, path: &str) -> (u16, String, String) {
@@ -101,7 +89,10 @@ async fn metrics_pass_promtool() {
     let metrics = Metrics::new();
     metrics.certificate_not_after.set(1_900_000_000.0);
     let webhook = server::router(
-        Arc::new(Admission::new(EmptyCluster, Settings::default())),
+        Arc::new(Admission::new(
+            common::FakeCluster::default(),
+            Settings::default(),
+        )),
         metrics.clone(),
     );
     let review = serde_json::json!({

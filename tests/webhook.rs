@@ -6,53 +6,26 @@ mod common;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use bytes::Bytes;
-use common::{from_secret, pipeline};
+use common::{FakeCluster, from_secret, pipeline};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use rustls_pki_types::ServerName;
 use serde_json::{Value, json};
-use telemetry_manager::admission::{Admission, AdmissionCluster, server};
+use telemetry_manager::admission::{Admission, server};
 use telemetry_manager::metrics::Metrics;
 use telemetry_manager::tls::self_signed::CertificateAuthority;
 use telemetry_manager::tls::{self, CertStore};
-use telemetry_manager::validation::{
-    InMemorySecrets, SecretLookup, SecretRefPolicy, SecretResolver, Settings,
-};
+use telemetry_manager::validation::{InMemorySecrets, SecretRefPolicy, Settings};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_util::sync::CancellationToken;
-
-/// The cluster as the webhook sees it, in memory.
-#[derive(Default)]
-struct FakeCluster {
-    pipelines: Vec<String>,
-    secrets: InMemorySecrets,
-    delay: Option<Duration>,
-    lookups: AtomicUsize,
-}
-
-impl SecretResolver for FakeCluster {
-    async fn lookup(&self, namespace: &str, name: &str) -> SecretLookup {
-        self.lookups.fetch_add(1, Ordering::Relaxed);
-        if let Some(delay) = self.delay {
-            tokio::time::sleep(delay).await;
-        }
-        self.secrets.lookup(namespace, name).await
-    }
-}
-
-impl AdmissionCluster for FakeCluster {
-    async fn pipeline_names(&self) -> Result<Vec<String>, String> {
-        Ok(self.pipelines.clone())
-    }
-}
 
 struct Webhook {
     addr: SocketAddr,
@@ -869,4 +842,70 @@ async fn http2_is_negotiated_and_served() {
     let answer: Value =
         serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
     assert_eq!(answer["response"]["allowed"], true);
+}
+
+/// Every review the one-pass decoder reads gets the answer of the general path (decode, then
+/// validate the object text in passes), for valid, invalid, UPDATE, DELETE and object-less
+/// reviews.
+#[tokio::test]
+async fn reading_in_one_pass_answers_like_the_general_path() {
+    use telemetry_manager::admission::{Endpoint, review as wire};
+
+    let mut secrets = InMemorySecrets::default();
+    secrets.insert(
+        "obs",
+        "creds",
+        [("endpoint".to_string(), b"https://backend".to_vec())].into(),
+    );
+    let cluster = FakeCluster {
+        pipelines: vec!["other".to_string()],
+        secrets,
+        ..FakeCluster::default()
+    };
+    let admission = Admission::new(cluster, Settings::default());
+    let valid = pipeline("a", json!({"endpoint": {"value": "b:4317"}}));
+    let secret_endpoint = pipeline(
+        "a",
+        json!({"protocol": "http", "endpoint": from_secret("obs", "creds", "endpoint")}),
+    );
+    let missing = pipeline("a", json!({"endpoint": from_secret("obs", "gone", "x")}));
+    let mut alpha = valid.clone();
+    alpha["apiVersion"] = json!("telemetry.kyma-project.io/v1alpha1");
+    let path_with_grpc = pipeline("a", json!({"endpoint": {"value": "b:4317"}, "path": "/x"}));
+    let broken = pipeline("a", json!({"endpoint": {"value": ""}, "extra": 1}));
+    // (operation, object, old object, read in one pass, allowed)
+    let cases = [
+        ("CREATE", Some(&valid), None, true, true),
+        ("CREATE", Some(&secret_endpoint), None, true, true),
+        ("CREATE", Some(&missing), None, true, false),
+        ("CREATE", Some(&alpha), None, true, true),
+        ("CREATE", Some(&path_with_grpc), None, true, false),
+        ("CREATE", Some(&broken), None, false, false),
+        ("CREATE", None, None, true, false),
+        // Unchanged spec: the missing Secret is not looked up again.
+        ("UPDATE", Some(&missing), Some(&missing), true, true),
+        ("UPDATE", Some(&missing), Some(&valid), true, false),
+        // An old object that breaks the schema counts as a changed spec.
+        ("UPDATE", Some(&valid), Some(&broken), true, true),
+        ("DELETE", None, Some(&valid), true, true),
+        ("DELETE", Some(&valid), None, true, true),
+    ];
+    let deadline = Duration::from_secs(5);
+    for (operation, object, old, one_pass, allowed) in cases {
+        let body = serde_json::to_vec(&review(operation, object, old, false)).unwrap();
+        let general = wire::decode(&body).unwrap();
+        let expected = admission
+            .decide(Endpoint::ALL[0], &general.request, deadline)
+            .await;
+        assert_eq!(expected.allowed, allowed, "{operation} {object:?}");
+        let read = wire::decode_read(&body);
+        assert_eq!(read.is_some(), one_pass, "{operation} {object:?}");
+        if let Some(read) = read {
+            assert_eq!(read.review.request.uid, general.request.uid);
+            assert_eq!(read.review.request.name, general.request.name);
+            assert_eq!(read.review.api_version, "admission.k8s.io/v1");
+            let answer = admission.validate_read(&read, deadline).await;
+            assert_eq!(answer, expected, "{operation} {object:?}");
+        }
+    }
 }

@@ -13,15 +13,40 @@ use crate::validation::{OnePassPipeline, ParsedPipeline, Report};
 
 pub const API_VERSIONS: [&str; 2] = ["admission.k8s.io/v1", "admission.k8s.io/v1beta1"];
 
+/// The AdmissionReview envelope around a request read as `R`.
 #[derive(Deserialize, Debug)]
 #[serde(rename_all = "camelCase")]
-struct AdmissionReviewIn<'a> {
+struct ReviewIn<'a, R> {
     #[serde(borrow)]
     api_version: Cow<'a, str>,
     #[serde(borrow)]
     kind: Cow<'a, str>,
-    #[serde(borrow)]
-    request: Option<AdmissionRequest<'a>>,
+    request: Option<R>,
+}
+
+impl<'a, R> ReviewIn<'a, R> {
+    /// Read a review from `body`, which must be UTF-8 JSON (RFC 8259); checking the body once
+    /// spares the reader checking each string.
+    fn read(body: &'a [u8]) -> Result<Self, DecodeError>
+    where
+        R: Deserialize<'a>,
+    {
+        let text = std::str::from_utf8(body)
+            .map_err(|e| DecodeError::NotJson(format!("the body is not UTF-8: {e}")))?;
+        serde_json::from_str(text).map_err(|e| DecodeError::NotJson(e.to_string()))
+    }
+
+    /// The apiVersion and the request, if this is a review of a supported version.
+    fn checked(self) -> Result<(Cow<'a, str>, R), DecodeError> {
+        if !API_VERSIONS.contains(&self.api_version.as_ref()) {
+            return Err(DecodeError::ApiVersion(self.api_version.into_owned()));
+        }
+        if self.kind != "AdmissionReview" {
+            return Err(DecodeError::Kind(self.kind.into_owned()));
+        }
+        let request = self.request.ok_or(DecodeError::NoRequest)?;
+        Ok((self.api_version, request))
+    }
 }
 
 /// The parts of `AdmissionReview.request` the webhooks use, borrowed from the request body.
@@ -83,20 +108,9 @@ pub struct Review<'a> {
 }
 
 pub fn decode(body: &[u8]) -> Result<Review<'_>, DecodeError> {
-    // JSON is UTF-8 (RFC 8259); checking the body once spares the reader checking each string.
-    let text = std::str::from_utf8(body)
-        .map_err(|e| DecodeError::NotJson(format!("the body is not UTF-8: {e}")))?;
-    let review: AdmissionReviewIn =
-        serde_json::from_str(text).map_err(|e| DecodeError::NotJson(e.to_string()))?;
-    if !API_VERSIONS.contains(&review.api_version.as_ref()) {
-        return Err(DecodeError::ApiVersion(review.api_version.into_owned()));
-    }
-    if review.kind != "AdmissionReview" {
-        return Err(DecodeError::Kind(review.kind.into_owned()));
-    }
-    let request = review.request.ok_or(DecodeError::NoRequest)?;
+    let (api_version, request) = ReviewIn::<AdmissionRequest>::read(body)?.checked()?;
     Ok(Review {
-        api_version: review.api_version,
+        api_version,
         request,
     })
 }
@@ -110,17 +124,6 @@ pub struct ReadReview<'a> {
     pub pipeline: Option<Box<ParsedPipeline>>,
     /// The object before an UPDATE, if it reads as a valid pipeline.
     pub old: Option<Box<ParsedPipeline>>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ReadReviewIn<'a> {
-    #[serde(borrow)]
-    api_version: Cow<'a, str>,
-    #[serde(borrow)]
-    kind: Cow<'a, str>,
-    #[serde(borrow)]
-    request: ReadRequestIn<'a>,
 }
 
 #[derive(Deserialize)]
@@ -143,21 +146,18 @@ struct ReadRequestIn<'a> {
 /// is there but breaks the schema, or the body is no review: [`decode`] then reads it again,
 /// and the validation passes write the report or the answer says what is wrong.
 pub fn decode_read(body: &[u8]) -> Option<ReadReview<'_>> {
-    let text = std::str::from_utf8(body).ok()?;
-    let review: ReadReviewIn = serde_json::from_str(text).ok()?;
-    let request = review.request;
+    let (api_version, request) = ReviewIn::<ReadRequestIn>::read(body)
+        .and_then(ReviewIn::checked)
+        .ok()?;
     let pipeline = match request.object {
         None => None,
         Some(OnePassPipeline(None)) => return None,
         Some(OnePassPipeline(Some(pipeline))) => Some(pipeline),
     };
     let old = request.old_object.and_then(|old| old.0);
-    if !API_VERSIONS.contains(&review.api_version.as_ref()) || review.kind != "AdmissionReview" {
-        return None;
-    }
     Some(ReadReview {
         review: Review {
-            api_version: review.api_version,
+            api_version,
             request: AdmissionRequest {
                 uid: request.uid,
                 operation: request.operation,

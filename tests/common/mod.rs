@@ -5,8 +5,39 @@
 pub mod fake_api;
 pub mod mock_api;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, date_time_ymd};
 use serde_json::{Value, json};
+use telemetry_manager::admission::AdmissionCluster;
+use telemetry_manager::validation::{InMemorySecrets, SecretLookup, SecretResolver};
+
+/// The cluster as the webhook sees it, in memory.
+#[derive(Default)]
+pub struct FakeCluster {
+    pub pipelines: Vec<String>,
+    pub secrets: InMemorySecrets,
+    /// How long each Secret lookup takes.
+    pub delay: Option<Duration>,
+    pub lookups: AtomicUsize,
+}
+
+impl SecretResolver for FakeCluster {
+    async fn lookup(&self, namespace: &str, name: &str) -> SecretLookup {
+        self.lookups.fetch_add(1, Ordering::Relaxed);
+        if let Some(delay) = self.delay {
+            tokio::time::sleep(delay).await;
+        }
+        self.secrets.lookup(namespace, name).await
+    }
+}
+
+impl AdmissionCluster for FakeCluster {
+    async fn pipeline_names(&self) -> Result<Vec<String>, String> {
+        Ok(self.pipelines.clone())
+    }
+}
 
 /// A PEM certificate with its PEM private key.
 pub struct Pem {
