@@ -23,6 +23,9 @@ use tokio_util::sync::CancellationToken;
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const PATH: &str = "/validate-telemetry-kyma-project-io-v1beta1-tracepipeline";
 const CONNECTIONS: usize = 4;
 
