@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+// The manager's allocator (src/main.rs), so that both servers here run as in production.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
