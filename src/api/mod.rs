@@ -59,6 +59,7 @@ pub struct ValueType {
     /// The value as plain text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
+    // Boxed (also in `Header`): readers move values by value, three Strings are a lot to move.
     /// The value as a reference to a resource.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value_from: Option<Box<ValueFromSource>>,

@@ -60,6 +60,7 @@ pub fn read_pipeline(text: &str) -> Option<ParsedPipeline> {
 /// A TracePipeline object read as in [`read_pipeline`], as a field of a larger document (the
 /// AdmissionReview's `request.object`). `None`, or a failed read of the whole document, leaves
 /// the object to the full check.
+///
 /// Boxed, so that the documents around it move a pointer, not the pipeline.
 pub struct OnePassPipeline(pub Option<Box<ParsedPipeline>>);
 
