@@ -120,12 +120,22 @@ async fn first_pass(handle: &mut ApiHandle) -> Vec<(String, Value)> {
     applied
 }
 
+/// One pipeline with an inline endpoint.
+fn backend_pipeline() -> TracePipeline {
+    pipeline("backend", json!({"value": "backend.example.com:4317"}))
+}
+
+/// Build the gateway for `pipelines` from nothing; returns what was applied, by path.
+async fn built_gateway(pipelines: &[TracePipeline]) -> Vec<(String, Value)> {
+    let (task, mut handle) = run(pipelines.to_vec());
+    let applied = first_pass(&mut handle).await;
+    task.await.unwrap().unwrap();
+    applied
+}
+
 #[tokio::test]
 async fn the_first_pipeline_creates_the_gateway() {
-    let (task, mut handle) = run(vec![pipeline(
-        "backend",
-        json!({"value": "backend.example.com:4317"}),
-    )]);
+    let (task, mut handle) = run(vec![backend_pipeline()]);
     let applied = first_pass(&mut handle).await;
     let outcome = task.await.unwrap().unwrap();
     assert_eq!(outcome.applied.written.len(), 10);
@@ -143,13 +153,8 @@ async fn the_first_pipeline_creates_the_gateway() {
 
 #[tokio::test]
 async fn an_unchanged_world_gets_no_writes() {
-    let pipelines = vec![pipeline(
-        "backend",
-        json!({"value": "backend.example.com:4317"}),
-    )];
-    let (task, mut handle) = run(pipelines.clone());
-    let applied = first_pass(&mut handle).await;
-    task.await.unwrap().unwrap();
+    let pipelines = vec![backend_pipeline()];
+    let applied = built_gateway(&pipelines).await;
 
     let (task, mut handle) = run(pipelines);
     for (path, body) in &applied {
@@ -298,13 +303,8 @@ async fn the_sixth_pipeline_waits_for_a_slot() {
 
 #[tokio::test]
 async fn a_resync_reapplies_everything_to_revert_edits_by_others() {
-    let pipelines = vec![pipeline(
-        "backend",
-        json!({"value": "backend.example.com:4317"}),
-    )];
-    let (task, mut handle) = run(pipelines.clone());
-    let applied = first_pass(&mut handle).await;
-    task.await.unwrap().unwrap();
+    let pipelines = vec![backend_pipeline()];
+    let applied = built_gateway(&pipelines).await;
 
     let (task, mut handle) = run_with(pipelines, ApplyMode::All);
     for (path, body) in &applied {
