@@ -87,7 +87,7 @@ impl Node {
             .map(|(name, property)| Property {
                 name: name.clone(),
                 node: Node::compile(property),
-                required_bit: required_bit(schema.required.as_deref(), name),
+                required_bit: required_bit(schema.required.as_deref().unwrap_or_default(), name),
             })
             .collect();
         Node {
@@ -140,7 +140,7 @@ impl Node {
             None => self.additional.as_deref().map(|node| Field {
                 node,
                 declared: false,
-                required_bit: required_bit(Some(&self.required), key),
+                required_bit: self.required_bit(key),
             }),
         }
     }
@@ -153,7 +153,7 @@ impl Node {
     /// The bit that marks `key` as present in a [`Node::missing_required`] set; 0 if `key` is
     /// not required.
     pub fn required_bit(&self, key: &str) -> u64 {
-        required_bit(Some(&self.required), key)
+        required_bit(&self.required, key)
     }
 
     /// The required fields whose bits are not in `seen`.
@@ -216,9 +216,8 @@ pub struct Field<'a> {
 }
 
 /// A bit per required field (the schema has far fewer than 64 per object); 0 if not required.
-fn required_bit(required: Option<&[String]>, key: &str) -> u64 {
+fn required_bit(required: &[String], key: &str) -> u64 {
     required
-        .unwrap_or_default()
         .iter()
         .position(|r| r == key)
         .map_or(0, |index| 1 << (index % 64))
