@@ -1,8 +1,9 @@
-//! Memory of the manager against a cluster with many Secrets it does not reference (SPEC §4.1:
-//! no cluster-wide Secret cache). The real binary runs against the in-memory API server of the
-//! tests, once with no unrelated Secrets and once with 10,000 (1 KiB each, in the referenced
-//! Secret's namespace and in others); after it reached a steady state its resident memory is
-//! read from /proc, and the API requests it made for Secrets are counted.
+//! Memory of the manager against a cluster with many Secrets it does not reference
+//! (docs/architecture.md#reconciliation: no cluster-wide Secret cache). The real binary runs
+//! against the in-memory API server of the tests, once with no unrelated Secrets and once with
+//! 10,000 (1 KiB each, in the referenced Secret's namespace and in others); after it reached a
+//! steady state its resident memory is read from /proc, and the API requests it made for Secrets
+//! are counted.
 //!
 //! `cargo bench --bench memory`; results go to BENCHMARKS.md.
 

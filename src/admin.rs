@@ -1,5 +1,5 @@
-//! The plain-HTTP side of the manager (SPEC §7): `/metrics` on 8080, `/healthz` and `/readyz` on
-//! 8081. Readiness never depends on leadership.
+//! The plain-HTTP side of the manager (docs/operations.md#ports-and-probes): `/metrics` on 8080,
+//! `/healthz` and `/readyz` on 8081. Readiness never depends on leadership.
 
 use std::sync::Arc;
 

@@ -1,4 +1,5 @@
-//! The manager's own Prometheus metrics (SPEC §7), registered once in a typed struct.
+//! The manager's own Prometheus metrics (docs/reference/metrics.md), registered once in a typed
+//! struct.
 
 use std::sync::Arc;
 

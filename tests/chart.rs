@@ -1,6 +1,7 @@
 //! The Helm chart, rendered and linted by the real Helm engine (helm-python-sdk, installed by
 //! `.ci/run`): every object parses as its Kubernetes type, the security settings, probes,
-//! webhook registration (SPEC §3.5) and RBAC are as documented, bad values are rejected, and
+//! webhook registration (docs/operations.md#webhook-registration) and RBAC are as documented, bad
+//! values are rejected, and
 //! `manifests/install.yaml` is the default render.
 
 use std::collections::BTreeMap;

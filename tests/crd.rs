@@ -1,5 +1,6 @@
-//! The generated CRD (SPEC §2, §3.1): checked-in copy without drift, structural schema, CEL rules
-//! with the exact messages, and the Rust rules agreeing with the CEL rules on generated pipelines.
+//! The generated CRD (docs/reference/tracepipeline.md): checked-in copy without drift, structural
+//! schema, CEL rules with the exact messages, and the Rust rules agreeing with the CEL rules on
+//! generated pipelines.
 
 use std::collections::BTreeSet;
 
@@ -206,7 +207,114 @@ fn schemas_are_structural_and_explained() {
     }
 }
 
-/// Every CEL rule of SPEC §3.1 with its exact message, at the field it guards.
+/// What the client-side validation of kubectl and Helm on Kubernetes 1.24 to 1.35, and a 1.24
+/// API server, refuse in a CRD schema: a `null` anywhere (1.24 refuses a `null` enum value with
+/// `unknown object type "nil"`), an enum value not of the node's declared type, and CEL rule
+/// fields newer than 1.24 (it knows `rule` and `message`).
+fn portability_problems(node: &Value, path: &str, problems: &mut Vec<String>) {
+    match node {
+        Value::Null => problems.push(format!("{path}: null")),
+        Value::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                portability_problems(item, &format!("{path}[{index}]"), problems);
+            }
+        }
+        Value::Object(map) => {
+            if let Some(Value::Array(values)) = map.get("enum") {
+                let declared = map.get("type").and_then(Value::as_str);
+                for value in values {
+                    let of_type = match declared {
+                        Some("string") => value.is_string(),
+                        Some("integer") => value.is_i64() || value.is_u64(),
+                        Some("number") => value.is_number(),
+                        Some("boolean") => value.is_boolean(),
+                        _ => false,
+                    };
+                    if !of_type {
+                        problems.push(format!("{path}.enum: {value} is not of type {declared:?}"));
+                    }
+                }
+            }
+            if let Some(Value::Array(rules)) = map.get("x-kubernetes-validations") {
+                for key in rules
+                    .iter()
+                    .filter_map(Value::as_object)
+                    .flat_map(|r| r.keys())
+                {
+                    if key != "rule" && key != "message" {
+                        problems.push(format!(
+                            "{path}.x-kubernetes-validations: {key} is newer than 1.24"
+                        ));
+                    }
+                }
+            }
+            for (key, child) in map {
+                portability_problems(child, &format!("{path}.{key}"), problems);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn crd_schema_problems(text: &str, copy: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    for document in serde_saphyr::from_multiple::<Value>(text).unwrap() {
+        if document["kind"] == "CustomResourceDefinition" {
+            for version in document["spec"]["versions"].as_array().unwrap() {
+                let name = version["name"].as_str().unwrap();
+                portability_problems(
+                    &version["schema"]["openAPIV3Schema"],
+                    &format!("{copy}: {name}"),
+                    &mut problems,
+                );
+            }
+        }
+    }
+    problems
+}
+
+/// Every installed copy of the CRD installs on Kubernetes 1.24 to 1.35.
+#[test]
+fn crd_copies_install_on_kubernetes_1_24() {
+    for copy in [
+        CHECKED_IN,
+        "charts/telemetry-manager/crds/tracepipelines.yaml",
+        "manifests/install.yaml",
+    ] {
+        let text = std::fs::read_to_string(copy).unwrap();
+        assert!(text.contains("CustomResourceDefinition"), "{copy}");
+        let problems = crd_schema_problems(&text, copy);
+        assert!(problems.is_empty(), "{problems:#?}");
+    }
+}
+
+/// The portability check fails on what it is there to catch.
+#[test]
+fn portability_check_catches_null_and_mistyped_enum_values() {
+    let text = std::fs::read_to_string(CHECKED_IN).unwrap();
+    let http = "                        - http\n";
+    assert!(text.contains(http), "the CRD lists protocol http");
+    let with_null = text.replacen(http, &format!("{http}                        - null\n"), 1);
+    let with_number = text.replacen(http, &format!("{http}                        - 1\n"), 1);
+    let with_expression = text.replacen(
+        "message: Only one of 'value' or 'valueFrom' can be set",
+        "messageExpression: \"'Only one'\"",
+        1,
+    );
+    assert_ne!(with_expression, text);
+    let found = |text: &str| crd_schema_problems(text, "x").join("\n");
+    assert!(
+        found(&with_null).contains(": null"),
+        "{}",
+        found(&with_null)
+    );
+    assert!(found(&with_null).contains("is not of type Some(\"string\")"));
+    assert!(found(&with_number).contains("1 is not of type Some(\"string\")"));
+    assert!(found(&with_expression).contains("messageExpression is newer than 1.24"));
+}
+
+/// Every CEL rule of docs/reference/tracepipeline.md#admission-rules with its exact message, at the
+/// field it guards.
 #[test]
 fn cel_rules_carry_the_spec_messages() {
     let mut found = BTreeSet::new();

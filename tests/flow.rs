@@ -1,4 +1,4 @@
-//! Flow health judged from real collector scrapes (`../shared/fixtures/otelcol-span-metrics`,
+//! Flow health judged from real collector scrapes (`tests/fixtures/otelcol-span-metrics`,
 //! collector 0.151.0, unedited) and synthetic variants of them.
 
 use std::collections::BTreeMap;
@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use telemetry_manager::flow::{self, ExporterRef, FlowVerdict, FlowWindow, PodMetrics};
 
-const FIXTURES: &str = "../shared/fixtures/otelcol-span-metrics";
+const FIXTURES: &str = "tests/fixtures/otelcol-span-metrics";
 const WINDOW: Duration = Duration::from_secs(60);
 
 fn fixture(name: &str) -> String {

@@ -1,5 +1,5 @@
-//! The gateway's desired state (SPEC §4.3, §4.5): golden files of `render` for the scenarios of
-//! the reconciler issue, and the rules that goldens cannot show at a glance.
+//! The gateway's desired state (docs/reference/gateway.md): golden files of `render` for the
+//! scenarios of the reconciler issue, and the rules that goldens cannot show at a glance.
 
 mod common;
 
@@ -472,7 +472,7 @@ fn a_deleted_secret_removes_only_its_pipeline() {
 #[test]
 fn relay_conf_uses_canonical_0_151_components_and_defined_ids() {
     let listed: Value = serde_saphyr::from_str(
-        &std::fs::read_to_string("../shared/fixtures/otelcol-span-metrics/components.txt").unwrap(),
+        &std::fs::read_to_string("tests/fixtures/otelcol-span-metrics/components.txt").unwrap(),
     )
     .unwrap();
     assert_eq!(listed["buildinfo"]["version"], "0.151.0");

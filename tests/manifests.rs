@@ -1,4 +1,5 @@
-//! The development webhook registration matches the server's routes and SPEC §3.5.
+//! The development webhook registration matches the server's routes and
+//! docs/operations.md#webhook-registration.
 
 use std::collections::BTreeSet;
 

@@ -1,5 +1,5 @@
-//! Status decisions of SPEC §4.4 and §5: slots, ConfigurationGenerated reasons, GatewayHealthy
-//! from Deployment, ReplicaSets and pods, and condition updates.
+//! Status decisions (docs/reference/status.md): slots, ConfigurationGenerated reasons,
+//! GatewayHealthy from Deployment, ReplicaSets and pods, and condition updates.
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;

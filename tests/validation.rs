@@ -1,5 +1,6 @@
-//! The validation engine against SPEC §3.1 (schema and CEL rules) and §3.2 items 1–5, with
-//! positive and negative cases for every rule.
+//! The validation engine against the admission rules of
+//! docs/reference/tracepipeline.md#admission-rules (schema, CEL and webhook rules), with positive
+//! and negative cases for every rule.
 
 mod common;
 
@@ -97,7 +98,7 @@ fn grpc(endpoint: &str) -> Value {
     json!({"endpoint": {"value": endpoint}})
 }
 
-// ---- SPEC §3.1: structure --------------------------------------------------------------
+// ---- schema: structure --------------------------------------------------------------
 
 #[test]
 fn minimal_pipelines_of_both_versions_are_valid() {
@@ -319,7 +320,7 @@ fn header_names_are_required_and_non_empty() {
     assert_valid(&r);
 }
 
-// ---- SPEC §3.1: CEL rules --------------------------------------------------------------
+// ---- CEL rules --------------------------------------------------------------
 
 #[test]
 fn value_and_value_from_are_exclusive_everywhere() {
@@ -501,7 +502,7 @@ fn cert_and_key_come_together() {
     )));
 }
 
-// ---- SPEC §3.2 item 1 and §3.4: endpoints ------------------------------------------------
+// ---- endpoints ------------------------------------------------
 
 #[test]
 fn endpoint_rules_apply_to_inline_values() {
@@ -552,7 +553,7 @@ fn endpoint_rules_apply_to_secret_values_without_revealing_them() {
     assert_valid(&case.run());
 }
 
-// ---- SPEC §3.2 item 2: TLS material -------------------------------------------------------
+// ---- TLS material -------------------------------------------------------
 
 fn tls_case(tls: Value) -> Report {
     report(pipeline(
@@ -687,7 +688,7 @@ fn insecure_skip_verify_is_a_warning() {
     );
 }
 
-// ---- SPEC §3.2 item 3: Secret references --------------------------------------------------
+// ---- Secret references --------------------------------------------------
 
 fn secret_endpoint_pipeline() -> Value {
     pipeline(
@@ -808,7 +809,7 @@ fn secret_refs_lists_every_reference() {
     );
 }
 
-// ---- SPEC §3.2 items 4 and 5: count and names ---------------------------------------------
+// ---- pipeline count and names ---------------------------------------------
 
 #[test]
 fn pipeline_count_limit_applies_to_create() {

@@ -1,6 +1,6 @@
-//! The admission webhooks (SPEC §3): AdmissionReview in, decision out. The decision is made by
-//! the pure validation engine; this layer only gathers the cluster state it needs (Secrets,
-//! existing pipelines) within the API server's deadline.
+//! The admission webhooks (docs/reference/tracepipeline.md#admission-rules): AdmissionReview in,
+//! decision out. The decision is made by the pure validation engine; this layer only gathers the
+//! cluster state it needs (Secrets, existing pipelines) within the API server's deadline.
 
 pub mod review;
 pub mod server;
@@ -35,7 +35,7 @@ impl WebhookKind {
     }
 }
 
-/// One of the four webhook endpoints of SPEC §3.5.
+/// One of the four webhook endpoints registered as docs/operations.md#webhook-registration lists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Endpoint {
     pub kind: WebhookKind,
@@ -187,7 +187,7 @@ impl<C: AdmissionCluster> Admission<C> {
     }
 
     /// Validate a pipeline read from a CREATE or UPDATE (for the latter, `old` is the object
-    /// before, if it reads as a valid pipeline). SPEC §3.2: on UPDATE the cluster-state checks
+    /// before, if it reads as a valid pipeline). On UPDATE the cluster-state checks
     /// run only when the spec changed.
     pub async fn validate_parsed(
         &self,

@@ -1,6 +1,6 @@
 //! AdmissionReview v1 on the wire: the request fields the webhooks read, and a response that
 //! always echoes the request's `uid` and `apiVersion` and carries the JSON patch as base64, as the
-//! API documents (SPEC §3.3).
+//! API documents (docs/reference/tracepipeline.md#defaults).
 
 use std::borrow::Cow;
 

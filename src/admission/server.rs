@@ -49,7 +49,8 @@ impl Default for Limits {
     }
 }
 
-/// The webhook routes of SPEC §3.5. Other paths get 404, other methods 405.
+/// The webhook routes (docs/operations.md#webhook-registration). Other paths get 404, other methods
+/// 405.
 pub fn router<C: AdmissionCluster>(admission: Arc<Admission<C>>, metrics: Arc<Metrics>) -> Router {
     let mut router = Router::new();
     for endpoint in Endpoint::ALL {

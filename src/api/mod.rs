@@ -1,6 +1,6 @@
-//! The `TracePipeline` API (SPEC §2): group `telemetry.kyma-project.io`, versions `v1beta1`
-//! (storage) and `v1alpha1` (served, deprecated). Both versions share every type below; they
-//! differ only in the OTLP output, where `v1alpha1` lacks `compression`.
+//! The `TracePipeline` API (docs/reference/tracepipeline.md): group `telemetry.kyma-project.io`,
+//! versions `v1beta1` (storage) and `v1alpha1` (served, deprecated). Both versions share every type
+//! below; they differ only in the OTLP output, where `v1alpha1` lacks `compression`.
 
 pub mod v1alpha1;
 pub mod v1beta1;
@@ -33,20 +33,28 @@ pub fn crd() -> CustomResourceDefinition {
     )
     .expect("both versions are generated from the same group, kind and scope");
     let mut value = serde_json::to_value(merged).expect("a CRD serialises to JSON");
-    strip_nullable(&mut value);
-    serde_json::from_value(value).expect("removing `nullable` keeps a valid CRD")
+    strip_nulls(&mut value);
+    serde_json::from_value(value)
+        .expect("removing `nullable` and null enum values keeps a valid CRD")
 }
 
-/// schemars marks every `Option` field `nullable`. The API server keeps an explicit `null` in a
-/// nullable field, so `has(self.value)` would be true for `value: null` and the CEL rules would
-/// misfire; without `nullable` the API server prunes nulls, as it does for the reference CRD.
-fn strip_nullable(value: &mut serde_json::Value) {
+/// schemars marks every `Option` field `nullable` and lists `null` among an optional enum's
+/// values. Both go:
+/// - The API server keeps an explicit `null` in a nullable field, so `has(self.value)` would be
+///   true for `value: null` and the CEL rules would misfire; without `nullable` the API server
+///   prunes nulls, as it does for the reference CRD.
+/// - A `null` enum value is refused by the client-side validation of kubectl and Helm on
+///   Kubernetes 1.24 (`unknown object type "nil"`); an absent field never needs it.
+fn strip_nulls(value: &mut serde_json::Value) {
     match value {
         serde_json::Value::Object(map) => {
             map.remove("nullable");
-            map.values_mut().for_each(strip_nullable);
+            if let Some(serde_json::Value::Array(values)) = map.get_mut("enum") {
+                values.retain(|v| !v.is_null());
+            }
+            map.values_mut().for_each(strip_nulls);
         }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(strip_nullable),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(strip_nulls),
         _ => {}
     }
 }
@@ -322,8 +330,9 @@ pub struct TracePipelineStatus {
     pub conditions: Vec<Condition>,
 }
 
-/// `S(x)` of SPEC §4.3: the suffix of a pipeline's environment variables in the gateway,
-/// uppercase with `.` and `-` turned into `_`. Two names with the same suffix would collide.
+/// `S(x)` (docs/reference/gateway.md#environment-variables): the suffix of a pipeline's
+/// environment variables in the gateway, uppercase with `.` and `-` turned into `_`. Two names
+/// with the same suffix would collide.
 pub fn env_var_suffix(name: &str) -> String {
     name.chars()
         .map(|c| match c {

@@ -1,6 +1,7 @@
-//! `telemetry-manager validate`: the admission checks of SPEC §3.1 and §3.2, offline. Secret
-//! references resolve against the Secret manifests in the same input; pipelines are checked as if
-//! applied in input order to an empty cluster (so the sixth one exceeds a limit of five).
+//! `telemetry-manager validate`: the admission checks
+//! (docs/reference/tracepipeline.md#admission-rules), offline. Secret references resolve against
+//! the Secret manifests in the same input; pipelines are checked as if applied in input order to an
+//! empty cluster (so the sixth one exceeds a limit of five).
 
 use std::collections::BTreeMap;
 use std::io::Write;

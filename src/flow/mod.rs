@@ -1,4 +1,4 @@
-//! Flow health (SPEC §5 TelemetryFlowHealthy, §6): read the gateway pods' own metrics, keep a
+//! Flow health (docs/reference/status.md#flow-health): read the gateway pods' own metrics, keep a
 //! sliding window of them, and judge per pipeline whether spans reach the backend. Everything
 //! here is pure; scraping and status writing happen at the edges.
 
@@ -21,7 +21,7 @@ pub struct PodMetrics {
     pub rpc_calls: BTreeMap<String, f64>,
 }
 
-/// The SPEC §6 series of one exporter; an absent series counts as 0.
+/// The series of one exporter; an absent series counts as 0.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct ExporterMetrics {
     pub sent: f64,
@@ -253,7 +253,8 @@ pub struct ExporterRef {
     pub port: Option<String>,
 }
 
-/// The judgement of one pipeline's flow, in SPEC §5 priority order.
+/// The judgement of one pipeline's flow, in priority order (AllDataDropped, SomeDataDropped,
+/// Throttling, ExportStalled, BufferFillingUp).
 #[derive(Clone, Debug, PartialEq)]
 pub enum FlowVerdict {
     AllDataDropped {
@@ -276,7 +277,8 @@ pub enum FlowVerdict {
     Healthy,
 }
 
-/// Above this share of its capacity the export queue is filling up (SPEC §5).
+/// Above this share of its capacity the export queue is filling up
+/// (docs/reference/status.md#flow-health).
 const BUFFER_FILLING_UP: f64 = 0.8;
 
 /// Judge one exporter over the window. Drops and refusals count over the whole window, so a
@@ -377,7 +379,8 @@ pub struct FlowCondition {
     pub message: String,
 }
 
-/// The condition for a pipeline (SPEC §5): not generated, probing failed, or the verdict.
+/// The condition for a pipeline (docs/reference/status.md#flow-health): not generated, probing
+/// failed, or the verdict.
 pub fn flow_condition(
     configuration_generated: bool,
     probe: Result<&FlowVerdict, &str>,

@@ -1,5 +1,6 @@
-//! Reading the gateway pods' metrics (SPEC §6): the ready endpoints of the metrics Service's
-//! EndpointSlices, each scraped over plain HTTP with a deadline and a size cap, concurrently.
+//! Reading the gateway pods' metrics (docs/reference/status.md#flow-health): the ready endpoints of
+//! the metrics Service's EndpointSlices, each scraped over plain HTTP with a deadline and a size
+//! cap, concurrently.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -134,7 +135,7 @@ pub async fn scrape(target: &Target, limits: ScrapeLimits) -> Result<PodMetrics,
     }
 }
 
-/// Scrape every target concurrently. Any failure fails the probe (SPEC §6: the flow is then
+/// Scrape every target concurrently. Any failure fails the probe (the flow is then
 /// Unknown), with the first error; no target at all is a failure too.
 pub async fn scrape_all(
     targets: &[Target],

@@ -1,7 +1,8 @@
-//! The collector configuration `relay.conf` (SPEC §4.5), built from typed parts and serialised
-//! with sorted keys, so the same pipelines always give the same bytes. Only components of the
-//! pinned collector-contrib release (0.151.0) under their canonical names are used, and every
-//! secret value is referenced as `${env:…}` from the env Secret, never written here.
+//! The collector configuration `relay.conf` (docs/reference/gateway.md#collector-configuration),
+//! built from typed parts and serialised with sorted keys, so the same pipelines always give the
+//! same bytes. Only components of the pinned collector-contrib release (0.151.0) under their
+//! canonical names are used, and every secret value is referenced as `${env:…}` from the env
+//! Secret, never written here.
 
 use std::collections::BTreeMap;
 
@@ -11,7 +12,7 @@ use serde_json::{Value, json};
 use super::{PipelineEnv, ReconcilablePipeline};
 use crate::api::{Compression, Protocol};
 
-/// Queue batches shared by all pipelines (SPEC §4.5: `256 / N` each).
+/// Queue batches shared by all pipelines (`256 / N` each).
 const TOTAL_QUEUE_SIZE: usize = 256;
 
 #[derive(Serialize)]

@@ -1,5 +1,5 @@
-//! The trace gateway's desired state (SPEC §4.3), a pure function of the reconcilable pipelines,
-//! their resolved values and the operator's settings.
+//! The trace gateway's desired state (docs/reference/gateway.md#objects), a pure function of the
+//! reconcilable pipelines, their resolved values and the operator's settings.
 
 pub mod config;
 
@@ -32,7 +32,8 @@ use crate::validation::{ResolveError, ResolvedSecrets};
 pub const NAME: &str = "telemetry-trace-gateway";
 pub const OTLP_SERVICE: &str = "telemetry-otlp-traces";
 pub const METRICS_SERVICE: &str = "telemetry-trace-gateway-metrics";
-/// The upstream collector release the generated configuration is written for (SPEC §4.5).
+/// The upstream collector release the generated configuration is written for
+/// (docs/reference/gateway.md#collector-configuration).
 pub const DEFAULT_COLLECTOR_IMAGE: &str = "otel/opentelemetry-collector-contrib:0.151.0";
 /// Pods with this label may scrape the gateway's metrics port.
 pub const SCRAPER_LABEL: (&str, &str) = ("networking.kyma-project.io/metrics-scraping", "allowed");
@@ -129,7 +130,7 @@ pub struct ReconcilablePipeline {
     pub values: PipelineValues,
 }
 
-/// The env-var names one pipeline's values get (SPEC §4.3).
+/// The env-var names one pipeline's values get (docs/reference/gateway.md#environment-variables).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PipelineEnv {
     pub endpoint: String,
@@ -220,7 +221,7 @@ fn pipeline_env(
     }
 }
 
-/// Every object of the gateway (SPEC §4.3).
+/// Every object of the gateway (docs/reference/gateway.md#objects).
 #[derive(Clone, Debug, PartialEq)]
 pub struct GatewayObjects {
     pub service_account: ServiceAccount,

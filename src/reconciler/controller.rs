@@ -1,7 +1,8 @@
-//! The controller (SPEC §4.1, §4.2): watches TracePipelines, the gateway's Deployment and pods in
-//! the target namespace, and only the Secrets that pipelines reference (one name-selected watch
-//! each, kept in step with the pipelines). Any change triggers one pass over all pipelines,
-//! debounced; only the Lease holder runs passes and writes. Errors back off exponentially.
+//! The controller (docs/architecture.md#reconciliation): watches TracePipelines, the gateway's
+//! Deployment and pods in the target namespace, and only the Secrets that pipelines reference (one
+//! name-selected watch each, kept in step with the pipelines). Any change triggers one pass over
+//! all pipelines, debounced; only the Lease holder runs passes and writes. Errors back off
+//! exponentially.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -94,7 +95,7 @@ async fn notify_on<S, T, E>(
     }
 }
 
-/// Name-selected watches of exactly the referenced Secrets (SPEC §4.1: never a cluster-wide
+/// Name-selected watches of exactly the referenced Secrets (never a cluster-wide
 /// Secret cache, so memory does not grow with unrelated Secrets).
 #[derive(Default)]
 struct SecretWatches {

@@ -1,6 +1,7 @@
-//! Leader election with a `coordination.k8s.io/v1` Lease (SPEC §7): only the holder reconciles
-//! and writes status. Renewal failure ends leadership at once; shutdown releases the Lease so
-//! another replica takes over without waiting for it to expire.
+//! Leader election with a `coordination.k8s.io/v1` Lease
+//! (docs/operations.md#high-availability-and-leader-election): only the holder reconciles and
+//! writes status. Renewal failure ends leadership at once; shutdown releases the Lease so another
+//! replica takes over without waiting for it to expire.
 
 use std::time::Duration;
 

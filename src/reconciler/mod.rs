@@ -1,6 +1,6 @@
-//! The reconciler (SPEC §4, §5): a reconcile pass that gathers the pipelines' inputs, decides
-//! with pure functions (`status`, `crate::validation`, `crate::gateway`) and writes the gateway
-//! (`apply`).
+//! The reconciler (docs/architecture.md#reconciliation, docs/reference/status.md): a reconcile pass
+//! that gathers the pipelines' inputs, decides with pure functions (`status`, `crate::validation`,
+//! `crate::gateway`) and writes the gateway (`apply`).
 
 pub mod apply;
 pub mod controller;

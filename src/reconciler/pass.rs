@@ -1,7 +1,7 @@
-//! One reconcile pass (SPEC §4.2): validate every pipeline against the cluster, give out slots,
-//! then apply the gateway for the reconcilable ones, or delete it when there are none. The
-//! decisions are the pure functions of `validation`, `gateway` and `status`; this only gathers
-//! their inputs and writes their results.
+//! One reconcile pass (docs/architecture.md#reconciliation): validate every pipeline against the
+//! cluster, give out slots, then apply the gateway for the reconcilable ones, or delete it when
+//! there are none. The decisions are the pure functions of `validation`, `gateway` and `status`;
+//! this only gathers their inputs and writes their results.
 
 use std::collections::BTreeMap;
 

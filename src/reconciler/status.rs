@@ -1,5 +1,6 @@
-//! Pipeline status decisions (SPEC §4.4, §5), pure: pipeline slots, the ConfigurationGenerated
-//! and GatewayHealthy conditions, and condition updates with Kubernetes semantics.
+//! Pipeline status decisions (docs/reference/status.md), pure: pipeline slots, the
+//! ConfigurationGenerated and GatewayHealthy conditions, and condition updates with Kubernetes
+//! semantics.
 
 use std::collections::BTreeSet;
 
@@ -30,9 +31,10 @@ pub struct SlotCandidate<'a> {
     pub created: &'a str,
 }
 
-/// The pipelines that get a slot (SPEC §4.4): the oldest `max` by (creationTimestamp, name); all
-/// of them when `max` is 0. Only pipelines that are otherwise reconcilable compete, so the order
-/// is a property of the objects and survives restarts and leader changes.
+/// The pipelines that get a slot (docs/reference/status.md#pipeline-slots): the oldest `max` by
+/// (creationTimestamp, name); all of them when `max` is 0. Only pipelines that are otherwise
+/// reconcilable compete, so the order is a property of the objects and survives restarts and leader
+/// changes.
 pub fn slots<'a>(candidates: &[SlotCandidate<'a>], max: usize) -> BTreeSet<&'a str> {
     let mut ordered: Vec<&SlotCandidate<'a>> = candidates.iter().collect();
     ordered.sort_by(|a, b| (a.created, a.name).cmp(&(b.created, b.name)));
@@ -118,7 +120,8 @@ const BLOCKING_WAIT_REASONS: [&str; 6] = [
     "InvalidImageName",
 ];
 
-/// GatewayHealthy from the gateway's Deployment, its ReplicaSets and pods (SPEC §5).
+/// GatewayHealthy from the gateway's Deployment, its ReplicaSets and pods
+/// (docs/reference/status.md).
 pub fn gateway_healthy(
     deployment: Option<&Deployment>,
     replica_sets: &[ReplicaSet],
@@ -229,9 +232,9 @@ fn pod_problem(pod: &Pod) -> Option<String> {
     None
 }
 
-/// `conditions` with `value` set (SPEC §5): `lastTransitionTime` changes only when the status
-/// flips, `observedGeneration` is the object's generation. Returns the conditions unchanged,
-/// equal to the input, when nothing changed, so callers write only on a difference.
+/// `conditions` with `value` set (docs/reference/status.md): `lastTransitionTime` changes only when
+/// the status flips, `observedGeneration` is the object's generation. Returns the conditions
+/// unchanged, equal to the input, when nothing changed, so callers write only on a difference.
 pub fn set_condition(
     conditions: &[Condition],
     value: &ConditionValue,

@@ -1,5 +1,6 @@
-//! TLS for the webhook server (SPEC §7): a certificate store that the server reads on every
-//! handshake and that reloads swap atomically, keeping the old pair when a new one is broken.
+//! TLS for the webhook server (docs/operations.md#certificates): a certificate store that the
+//! server reads on every handshake and that reloads swap atomically, keeping the old pair when a
+//! new one is broken.
 
 pub mod files;
 pub mod self_signed;

@@ -1,7 +1,7 @@
-//! `--cert-mode=self` (SPEC §7): an ECDSA P-256 CA kept in Secret `telemetry-webhook-cert` in the
-//! manager's namespace, created once (replicas racing to create it converge on the winner's CA),
-//! a short-lived serving certificate per replica issued from it, both renewed well before expiry,
-//! and the CA kept in the `caBundle` of both webhook configurations.
+//! `--cert-mode=self` (docs/operations.md#certificates): an ECDSA P-256 CA kept in Secret
+//! `telemetry-webhook-cert` in the manager's namespace, created once (replicas racing to create it
+//! converge on the winner's CA), a short-lived serving certificate per replica issued from it, both
+//! renewed well before expiry, and the CA kept in the `caBundle` of both webhook configurations.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;

@@ -1,5 +1,5 @@
-//! The mutating webhook's defaulting (SPEC §3.3): `spec.output.otlp.protocol` becomes `grpc`
-//! when absent or empty, and nothing else changes.
+//! The mutating webhook's defaulting (docs/reference/tracepipeline.md#defaults):
+//! `spec.output.otlp.protocol` becomes `grpc` when absent or empty, and nothing else changes.
 
 use json_patch::{AddOperation, Patch, PatchOperation};
 use serde_json::Value;

@@ -1,4 +1,5 @@
-//! The endpoint rules of SPEC §3.4, as a pure function over the resolved endpoint value.
+//! The endpoint rules (docs/reference/tracepipeline.md#endpoint-rules), as a pure function over the
+//! resolved endpoint value.
 
 use std::fmt;
 
@@ -44,7 +45,8 @@ impl fmt::Display for EndpointProblem {
     }
 }
 
-/// The parts of an endpoint, split the way SPEC §3.4 asks: a value without `://` has no scheme.
+/// The parts of an endpoint, split the way the endpoint rules ask: a value without `://` has no
+/// scheme.
 #[derive(Debug, PartialEq, Eq)]
 struct Parts<'a> {
     scheme: Option<&'a str>,
@@ -104,7 +106,8 @@ fn split(value: &str) -> Result<Parts<'_>, EndpointProblem> {
     Ok(Parts { scheme, port, rest })
 }
 
-/// Check a resolved endpoint for the given protocol (SPEC §3.4).
+/// Check a resolved endpoint for the given protocol
+/// (docs/reference/tracepipeline.md#endpoint-rules).
 pub fn check(
     value: &str,
     protocol: Protocol,
@@ -142,7 +145,8 @@ mod tests {
     use super::EndpointProblem::*;
     use super::*;
 
-    /// SPEC §3.4, one row per endpoint: (endpoint, grpc result, http result).
+    /// The endpoint table of docs/reference/tracepipeline.md#endpoint-rules, one row per endpoint:
+    /// (endpoint, grpc result, http result).
     #[test]
     fn spec_endpoint_table() {
         type Row = (
@@ -198,7 +202,7 @@ mod tests {
             Ok(())
         );
         assert_eq!(check("backend:4317", Protocol::Grpc, true, false), Ok(()));
-        // Only gRPC carries this rule (SPEC §3.4).
+        // Only gRPC carries this rule (docs/reference/tracepipeline.md#endpoint-rules).
         assert_eq!(
             check("http://backend:4318", Protocol::Http, true, true),
             Ok(())

@@ -1,7 +1,7 @@
-//! The validation engine: SPEC §3.1 (schema and CEL rules, repeated here so that clusters
-//! without CEL and the offline CLI give the same answers) and SPEC §3.2 (endpoint, TLS material,
-//! Secret references, pipeline count, name safety). Pure functions: Secrets are looked up before
-//! and passed in as [`ResolvedSecrets`].
+//! The validation engine for the admission rules (docs/reference/tracepipeline.md#admission-rules):
+//! the schema and CEL rules, repeated here so that clusters without CEL and the offline CLI give
+//! the same answers, then endpoint, TLS material, Secret references, pipeline count and name
+//! safety. Pure functions: Secrets are looked up before and passed in as [`ResolvedSecrets`].
 
 mod checked;
 pub mod defaults;
@@ -21,7 +21,7 @@ pub use checked::OnePassPipeline;
 pub use report::{Cause, FieldError, FieldErrorKind, Report, Warning, WarningKind};
 pub use secrets::{InMemorySecrets, ResolveError, ResolvedSecrets, SecretLookup, SecretResolver};
 
-/// What to do with a reference to a Secret that does not exist (SPEC §3.2 item 3).
+/// What to do with a reference to a Secret that does not exist.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum SecretRefPolicy {
     /// Deny the pipeline.
@@ -48,13 +48,14 @@ impl Default for Settings {
     }
 }
 
-/// The cluster state that SPEC §3.2 items 3–5 check against.
+/// The cluster state that the Secret, pipeline-count and name checks read.
 #[derive(Clone, Copy, Debug)]
 pub struct ClusterState<'a> {
     pub secrets: &'a ResolvedSecrets,
     /// The names of the existing TracePipelines (the validated one's own name is ignored).
     pub other_pipelines: &'a [String],
-    /// How many TracePipelines exist already; set for CREATE only (SPEC §3.2 item 4).
+    /// How many TracePipelines exist already; set for CREATE only, the one operation that the
+    /// pipeline limit applies to.
     pub existing_pipelines: Option<usize>,
 }
 
@@ -65,7 +66,7 @@ pub struct Context<'a> {
     /// Unix seconds, for certificate expiry.
     pub now: i64,
     /// `None` skips the cluster-state checks: an UPDATE that leaves `spec` unchanged must still
-    /// work after a referenced Secret disappeared (SPEC §3.2).
+    /// work after a referenced Secret disappeared.
     pub cluster: Option<ClusterState<'a>>,
 }
 
@@ -377,7 +378,7 @@ enum Resolved<'a> {
     Failed,
 }
 
-/// Validate a parsed pipeline (SPEC §3.1 rules and §3.2 items 1–5).
+/// Validate a parsed pipeline against every admission rule but the structural schema's.
 pub fn validate(pipeline: &ParsedPipeline, ctx: &Context<'_>) -> Report {
     let mut report = Report::default();
     let spec = &pipeline.spec;
@@ -463,7 +464,7 @@ pub fn validate(pipeline: &ParsedPipeline, ctx: &Context<'_>) -> Report {
     report
 }
 
-/// The CEL rules of SPEC §3.1, with the CRD's messages.
+/// The CRD's CEL rules, with the CRD's messages.
 fn check_cel_rules(
     spec: &v1beta1::TracePipelineSpec,
     fields: &[ValueField<'_>],

@@ -47,24 +47,25 @@ impl FieldErrorKind {
     }
 }
 
-/// Which product rule an error comes from; the reconciler maps it to a condition reason (SPEC §5).
+/// Which product rule an error comes from; the reconciler maps it to a condition reason
+/// (docs/reference/status.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Cause {
-    /// The structural schema or a CEL rule of SPEC §3.1.
+    /// The structural schema or one of its CEL rules.
     Schema,
-    /// SPEC §3.2 item 3: a referenced Secret or key is missing.
+    /// A referenced Secret or key is missing.
     SecretMissing,
     /// A referenced Secret key holds something that is not text.
     SecretValueInvalid,
-    /// SPEC §3.4.
+    /// An endpoint that breaks the endpoint rules.
     EndpointInvalid,
-    /// SPEC §3.2 item 2: an expired certificate.
+    /// An expired certificate.
     TlsCertificateExpired,
-    /// SPEC §3.2 item 2: PEM that does not parse, a key that does not match, a CA that is not one.
+    /// TLS material: PEM that does not parse, a key that does not match, a CA that is not one.
     TlsConfigurationInvalid,
-    /// SPEC §3.2 item 4.
+    /// A CREATE beyond `--max-pipelines`.
     PipelineLimit,
-    /// SPEC §3.2 item 5.
+    /// Two pipeline names that map to the same environment-variable suffix.
     NameCollision,
     /// The API server failed while a Secret was read.
     Lookup,

@@ -1,6 +1,7 @@
-//! Structural checks against the CRD's own OpenAPI schema (SPEC §3.1, first rows): types,
-//! required fields, enums, minimum lengths and fields the schema does not declare. The schema is
-//! the one `telemetry-manager crd` prints, so offline answers match the API server's.
+//! Structural checks against the CRD's own OpenAPI schema (the first rows of
+//! docs/reference/tracepipeline.md#admission-rules): types, required fields, enums, minimum lengths
+//! and fields the schema does not declare. The schema is the one `telemetry-manager crd` prints, so
+//! offline answers match the API server's.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;

@@ -1,6 +1,6 @@
-//! TLS material checks of SPEC §3.2 item 2: PEM that parses, a client certificate and key that
-//! belong together, CA certificates that are CAs, and expiry (an error once expired, a warning
-//! within 14 days).
+//! TLS material checks (docs/reference/tracepipeline.md#admission-rules): PEM that parses, a client
+//! certificate and key that belong together, CA certificates that are CAs, and expiry (an error
+//! once expired, a warning within 14 days).
 
 use std::fmt;
 
@@ -89,7 +89,7 @@ pub struct TlsFindings {
     pub expiring: Vec<(TlsField, String, i64)>,
 }
 
-/// Manifests often carry PEM with literal `\n` (SPEC §4.3 converts them; so does validation).
+/// Manifests often carry PEM with literal `\n` (the gateway converts them; so does validation).
 pub fn normalize_pem(value: &str) -> String {
     value.replace("\\n", "\n")
 }
