@@ -9,7 +9,12 @@ use common::{ca_and_client, unix};
 use serde_json::Value;
 use telemetry_manager::cli::input;
 use telemetry_manager::cli::render::render_documents;
-use telemetry_manager::gateway::{self, GatewaySettings, PipelineValues, ReconcilablePipeline};
+use telemetry_manager::gateway::config::{
+    SERVICE_NAME_LABELS, cluster_identity_statements, service_name_statements,
+};
+use telemetry_manager::gateway::{
+    self, Autoscaling, GatewaySettings, PipelineValues, ReconcilablePipeline,
+};
 
 fn settings() -> GatewaySettings {
     GatewaySettings {
@@ -20,6 +25,9 @@ fn settings() -> GatewaySettings {
         cluster_name: None,
         priority_class_name: None,
         istio: false,
+        cluster_uid: None,
+        pod_labels: vec![],
+        autoscaling: None,
     }
 }
 
@@ -63,11 +71,23 @@ fn golden(name: &str, rendered: &str, mask_checksum: bool) {
     } else {
         rendered.to_string()
     };
-    let path = format!("tests/golden/{name}.yaml");
+    golden_file(&format!("tests/golden/{name}.yaml"), &text);
+}
+
+/// The collector config of a rendering as `tests/golden/<name>.relay.conf`, the file the
+/// gateway reads (for `otelcol validate` with the env Secret's variables set).
+fn golden_relay_conf(name: &str, rendered: &str) {
+    golden_file(
+        &format!("tests/golden/{name}.relay.conf"),
+        &config(rendered),
+    );
+}
+
+fn golden_file(path: &str, text: &str) {
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, &text).unwrap();
+        std::fs::write(path, text).unwrap();
     }
-    let expected = std::fs::read_to_string(&path).unwrap_or_default();
+    let expected = std::fs::read_to_string(path).unwrap_or_default();
     assert!(
         expected == text,
         "{path} differs from the rendered gateway (UPDATE_GOLDEN=1 cargo test rewrites it):\n{text}"
@@ -99,6 +119,7 @@ fn golden_one_grpc_pipeline() {
         &settings(),
     );
     golden("grpc", &out, false);
+    golden_relay_conf("grpc", &out);
 }
 
 #[test]
@@ -194,17 +215,181 @@ fn golden_five_pipelines_share_the_queue() {
     assert_eq!(config(&out).matches("queue_size: 51").count(), 5);
 }
 
-#[test]
-fn golden_cluster_name() {
-    let settings = GatewaySettings {
+/// A kube-system namespace UID as the API server reports it.
+const CLUSTER_UID: &str = "5f0c8a2e-3b9d-4c61-9e0a-7d2b1c4e8f35";
+
+fn one_backend() -> String {
+    pipeline("backend", "endpoint:\n  value: backend.example.com:4317")
+}
+
+fn with_cluster_identity(settings: GatewaySettings) -> GatewaySettings {
+    GatewaySettings {
         cluster_name: Some("prod-eu".into()),
+        cluster_uid: Some(CLUSTER_UID.into()),
+        ..settings
+    }
+}
+
+fn with_pod_labels(settings: GatewaySettings) -> GatewaySettings {
+    GatewaySettings {
+        pod_labels: vec![
+            "team".parse().unwrap(),
+            "app.kubernetes.io/*".parse().unwrap(),
+        ],
+        ..settings
+    }
+}
+
+fn with_autoscaling(settings: GatewaySettings) -> GatewaySettings {
+    GatewaySettings {
+        autoscaling: Some(Autoscaling {
+            max_replicas: 6,
+            cpu_utilization: 70,
+        }),
+        ..settings
+    }
+}
+
+#[test]
+fn golden_cluster_name_and_uid() {
+    let out = rendered(&one_backend(), &with_cluster_identity(settings()));
+    golden("cluster-identity", &out, false);
+    golden_relay_conf("cluster-identity", &out);
+    let relay: Value = serde_saphyr::from_str(&config(&out)).unwrap();
+    assert_eq!(
+        relay["processors"]["transform/insert-cluster-identity"]["trace_statements"][0]["statements"],
+        serde_json::json!(cluster_identity_statements(
+            Some("prod-eu"),
+            Some(CLUSTER_UID)
+        ))
+    );
+    assert_eq!(
+        cluster_identity_statements(None, Some(CLUSTER_UID)),
+        vec![format!(
+            r#"set(resource.attributes["k8s.cluster.uid"], "{CLUSTER_UID}") where resource.attributes["k8s.cluster.uid"] == nil"#
+        )]
+    );
+}
+
+#[test]
+fn golden_pod_labels_by_key_and_prefix() {
+    let out = rendered(&one_backend(), &with_pod_labels(settings()));
+    golden("pod-labels", &out, false);
+    golden_relay_conf("pod-labels", &out);
+    let relay: Value = serde_saphyr::from_str(&config(&out)).unwrap();
+    let labels = relay["processors"]["k8s_attributes"]["extract"]["labels"]
+        .as_array()
+        .unwrap();
+    assert!(labels.contains(
+        &serde_json::json!({"from": "pod", "key": "team", "tag_name": "k8s.pod.label.team"})
+    ));
+    // `$$` is the collector's escape of `$`: the processor sees the group reference `$1`.
+    assert!(labels.contains(&serde_json::json!({
+        "from": "pod",
+        "key_regex": r"(app\.kubernetes\.io/.*)",
+        "tag_name": "k8s.pod.label.$$1"
+    })));
+}
+
+#[test]
+fn golden_autoscaling() {
+    let out = rendered(&one_backend(), &with_autoscaling(settings()));
+    golden("autoscaling", &out, false);
+    golden_relay_conf("autoscaling", &out);
+}
+
+#[test]
+fn golden_all_enrichment_together() {
+    let settings = with_autoscaling(with_pod_labels(with_cluster_identity(settings())));
+    let out = rendered(&one_backend(), &settings);
+    golden("all-enrichment", &out, false);
+    golden_relay_conf("all-enrichment", &out);
+}
+
+/// The shared processors run in this order in every pipeline, before `batch`.
+#[test]
+fn every_pipeline_enriches_in_order() {
+    let two = format!(
+        "{}{}",
+        one_backend(),
+        pipeline("other", "endpoint:\n  value: other.example.com:4317")
+    );
+    let out = rendered(&two, &with_cluster_identity(settings()));
+    let relay: Value = serde_saphyr::from_str(&config(&out)).unwrap();
+    for name in ["traces/backend", "traces/other"] {
+        assert_eq!(
+            relay["service"]["pipelines"][name]["processors"],
+            serde_json::json!([
+                "memory_limiter",
+                "k8s_attributes",
+                "filter/drop-noisy-spans",
+                "transform/insert-cluster-identity",
+                "transform/resolve-service-name",
+                "batch"
+            ])
+        );
+    }
+    // Without a name or UID there is no identity to insert.
+    let out = rendered(&one_backend(), &settings());
+    assert!(!config(&out).contains("insert-cluster-identity"));
+}
+
+/// The statements in relay.conf are the resolution's statements once the collector has turned
+/// `$$` back into `$`, in one group whose context it infers.
+#[test]
+fn relay_conf_carries_the_service_name_resolution_and_its_temporary_labels() {
+    let out = rendered(&one_backend(), &settings());
+    let relay: Value = serde_saphyr::from_str(&config(&out)).unwrap();
+    let transform = &relay["processors"]["transform/resolve-service-name"];
+    assert_eq!(transform["error_mode"], "ignore");
+    let groups = transform["trace_statements"].as_array().unwrap();
+    assert_eq!(groups.len(), 1);
+    assert!(
+        groups[0].get("context").is_none(),
+        "the context is inferred"
+    );
+    let statements: Vec<String> = groups[0]["statements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().replace("$$", "$"))
+        .collect();
+    assert_eq!(statements, service_name_statements());
+    let labels = relay["processors"]["k8s_attributes"]["extract"]["labels"]
+        .as_array()
+        .unwrap();
+    for (label, temporary) in SERVICE_NAME_LABELS {
+        assert!(
+            labels
+                .contains(&serde_json::json!({"from": "pod", "key": label, "tag_name": temporary}))
+        );
+        assert!(
+            statements.last().unwrap().contains(temporary)
+                || statements[statements.len() - 2].contains(temporary),
+            "{temporary} is deleted again"
+        );
+    }
+}
+
+/// A cluster name is text an operator types: OTTL escapes keep it one string literal, and `$`
+/// is doubled so that the collector does not expand it.
+#[test]
+fn a_cluster_name_cannot_break_out_of_its_string() {
+    let settings = GatewaySettings {
+        cluster_name: Some(r#"a"b\c $HOME ${env:X}"#.into()),
         ..settings()
     };
-    let out = rendered(
-        &pipeline("backend", "endpoint:\n  value: backend.example.com:4317"),
-        &settings,
+    let relay: Value =
+        serde_saphyr::from_str(&config(&rendered(&one_backend(), &settings))).unwrap();
+    let statement = relay["processors"]["transform/insert-cluster-identity"]["trace_statements"][0]
+        ["statements"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        statement,
+        r#"set(resource.attributes["k8s.cluster.name"], "a\"b\\c $$HOME $${env:X}") where resource.attributes["k8s.cluster.name"] == nil"#
     );
-    golden("cluster-name", &out, false);
 }
 
 #[test]
@@ -569,4 +754,193 @@ fn pipelines_inside_a_list_keep_their_own_uids() {
         .map(|o| o["uid"].as_str().unwrap())
         .collect();
     assert_eq!(uids, vec!["uid-a", "uid-b"]);
+}
+
+fn deployment_replicas(objects: &gateway::GatewayObjects) -> Option<i32> {
+    objects.deployment.spec.as_ref().unwrap().replicas
+}
+
+#[test]
+fn autoscaling_leaves_the_replica_count_to_the_autoscaler_and_keeps_the_budget() {
+    let one = [reconcilable("a", "https://x:4317")];
+    let fixed = gateway::desired(&one, &settings());
+    assert_eq!(deployment_replicas(&fixed), Some(2));
+    assert!(fixed.autoscaler.is_none());
+
+    let scaled = gateway::desired(&one, &with_autoscaling(settings()));
+    assert_eq!(deployment_replicas(&scaled), None);
+    let spec = scaled.autoscaler.as_ref().unwrap().spec.clone().unwrap();
+    assert_eq!((spec.min_replicas, spec.max_replicas), (Some(2), 6));
+    assert_eq!(spec.scale_target_ref.kind, "Deployment");
+    assert_eq!(spec.scale_target_ref.name, gateway::NAME);
+    assert!(scaled.pod_disruption_budget.is_some());
+    assert_eq!(
+        scaled.deployment.spec.as_ref().unwrap().template,
+        fixed.deployment.spec.as_ref().unwrap().template,
+        "only the replica count differs"
+    );
+
+    // The budget follows the most replicas the gateway may run.
+    let from_one = |max_replicas| {
+        gateway::desired(
+            &one,
+            &GatewaySettings {
+                replicas: 1,
+                autoscaling: Some(Autoscaling {
+                    max_replicas,
+                    cpu_utilization: 70,
+                }),
+                ..settings()
+            },
+        )
+    };
+    assert!(from_one(3).pod_disruption_budget.is_some());
+    assert!(from_one(1).pod_disruption_budget.is_none());
+    let values: Vec<Value> = scaled.to_values();
+    let kinds: Vec<&str> = values.iter().map(|v| v["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds[5..7],
+        ["Deployment", "HorizontalPodAutoscaler"],
+        "the autoscaler is applied right after what it scales"
+    );
+}
+
+fn mebibytes(quantity: &str) -> i64 {
+    quantity.strip_suffix("Mi").unwrap().parse().unwrap()
+}
+
+/// The autoscaler computes CPU utilisation against the pods' CPU request and needs their
+/// memory use below the limit; its memory target must trigger before the memory limiter refuses
+/// spans (at 75 % - 15 % = 60 % of the limit).
+#[test]
+fn the_autoscaler_has_requests_and_limits_to_work_with() {
+    for count in 1..=5 {
+        let pipelines: Vec<_> = (0..count)
+            .map(|i| reconcilable(&format!("p{i}"), "https://x:4317"))
+            .collect();
+        let objects = gateway::desired(&pipelines, &with_autoscaling(settings()));
+        let container = &objects
+            .deployment
+            .spec
+            .as_ref()
+            .unwrap()
+            .template
+            .spec
+            .as_ref()
+            .unwrap()
+            .containers[0];
+        let resources = container.resources.as_ref().unwrap();
+        let requests = resources.requests.as_ref().unwrap();
+        let limits = resources.limits.as_ref().unwrap();
+        assert!(requests.contains_key("cpu") && requests.contains_key("memory"));
+        let limit = mebibytes(&limits["memory"].0);
+        let metrics = objects
+            .autoscaler
+            .as_ref()
+            .unwrap()
+            .spec
+            .as_ref()
+            .unwrap()
+            .metrics
+            .clone()
+            .unwrap();
+        for metric in &metrics {
+            let resource = metric.resource.as_ref().unwrap();
+            match resource.name.as_str() {
+                "cpu" => {
+                    assert_eq!(resource.target.type_, "Utilization");
+                    assert_eq!(resource.target.average_utilization, Some(70));
+                }
+                "memory" => {
+                    assert_eq!(resource.target.type_, "AverageValue");
+                    let target = mebibytes(&resource.target.average_value.as_ref().unwrap().0);
+                    assert!(
+                        target * 100 < limit * 60,
+                        "{count} pipelines: {target}Mi is not below the memory limiter's soft limit of {limit}Mi"
+                    );
+                    assert!(target >= mebibytes(&requests["memory"].0));
+                }
+                other => panic!("unexpected metric {other}"),
+            }
+        }
+        assert_eq!(metrics.len(), 2);
+    }
+}
+
+fn manager(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_telemetry-manager"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn render_takes_the_enrichment_and_autoscaling_flags() {
+    let output = manager(&[
+        "render",
+        "-f",
+        "examples/valid-grpc.yaml",
+        "--cluster-name",
+        "prod-eu",
+        "--cluster-uid",
+        CLUSTER_UID,
+        "--extract-pod-label",
+        "team",
+        "--extract-pod-label",
+        "app.kubernetes.io/*",
+        "--gateway-autoscaling-max",
+        "5",
+        "--gateway-autoscaling-cpu",
+        "60",
+    ]);
+    let out = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let relay = config(&out);
+    assert!(relay.contains(CLUSTER_UID) && relay.contains("k8s.pod.label.team"));
+    let autoscaler = documents(&out)
+        .into_iter()
+        .find(|d| d["kind"] == "HorizontalPodAutoscaler")
+        .unwrap();
+    assert_eq!(autoscaler["spec"]["maxReplicas"], 5);
+    assert_eq!(
+        autoscaler["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"],
+        60
+    );
+}
+
+#[test]
+fn render_rejects_bad_enrichment_and_autoscaling_flags() {
+    for (args, message) in [
+        (
+            &["--extract-pod-label", "team name"][..],
+            r#""team name" is not a pod label key or KEY_PREFIX*"#,
+        ),
+        (
+            &["--extract-pod-label", "a*b"][..],
+            "`*` may only end a prefix",
+        ),
+        (
+            &["--gateway-autoscaling-max", "1"][..],
+            "--gateway-autoscaling-max 1 is below --gateway-replicas 2",
+        ),
+        (
+            &["--gateway-autoscaling-max", "3", "--gateway-replicas", "0"][..],
+            "--gateway-autoscaling-max needs --gateway-replicas of at least 1",
+        ),
+        (&["--gateway-autoscaling-max", "0"][..], "0 is not in 1.."),
+        (&["--gateway-autoscaling-cpu", "0"][..], "0 is not in 1.."),
+    ] {
+        let mut all = vec!["render", "-f", "examples/valid-grpc.yaml"];
+        all.extend_from_slice(args);
+        let output = manager(&all);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+        assert!(output.stdout.is_empty());
+    }
 }

@@ -8,8 +8,9 @@ use http::{Method, Response};
 use kube::client::Body;
 use serde_json::{Value, json};
 use telemetry_manager::api::v1beta1::TracePipeline;
-use telemetry_manager::gateway::{self, GatewaySettings};
+use telemetry_manager::gateway::{self, Autoscaling, GatewaySettings};
 use telemetry_manager::reconciler::apply::ApplyMode;
+use telemetry_manager::reconciler::cluster_uid::ClusterUid;
 use telemetry_manager::reconciler::pass::{self, PassOutcome, PassSettings};
 
 const NS: &str = "kyma-system";
@@ -24,6 +25,9 @@ fn settings() -> PassSettings {
             cluster_name: None,
             priority_class_name: None,
             istio: false,
+            cluster_uid: None,
+            pod_labels: vec![],
+            autoscaling: None,
         },
         max_pipelines: 5,
     }
@@ -83,6 +87,19 @@ fn not_found() -> Response<Body> {
     mock_api::status(404, "NotFound")
 }
 
+const DEPLOYMENT: &str = "/apis/apps/v1/namespaces/kyma-system/deployments/telemetry-trace-gateway";
+const AUTOSCALER: &str =
+    "/apis/autoscaling/v2/namespaces/kyma-system/horizontalpodautoscalers/telemetry-trace-gateway";
+
+/// Before the Deployment is applied with a fixed replica count, an autoscaler is looked for
+/// (and deleted), so that it cannot change the count afterwards; here there is none.
+async fn no_autoscaler_before_the_deployment(handle: &mut ApiHandle, path: &str) {
+    if path == DEPLOYMENT {
+        let (_, send) = next(handle, Method::GET, AUTOSCALER).await;
+        send.send_response(not_found());
+    }
+}
+
 fn run(
     pipelines: Vec<TracePipeline>,
 ) -> (
@@ -99,9 +116,20 @@ fn run_with(
     tokio::task::JoinHandle<Result<PassOutcome, kube::Error>>,
     ApiHandle,
 ) {
+    run_with_settings(pipelines, mode, settings())
+}
+
+fn run_with_settings(
+    pipelines: Vec<TracePipeline>,
+    mode: ApplyMode,
+    settings: PassSettings,
+) -> (
+    tokio::task::JoinHandle<Result<PassOutcome, kube::Error>>,
+    ApiHandle,
+) {
     let (client, handle) = mock_api::client(NS);
     let task = tokio::spawn(async move {
-        pass::reconcile_gateway(&client, &pipelines, &settings(), mode, 1_900_000_000).await
+        pass::reconcile_gateway(&client, &pipelines, &settings, mode, 1_900_000_000).await
     });
     (task, handle)
 }
@@ -113,6 +141,7 @@ async fn first_pass(handle: &mut ApiHandle) -> Vec<(String, Value)> {
     for path in object_paths() {
         let (_, send) = next(handle, Method::GET, &path).await;
         send.send_response(not_found());
+        no_autoscaler_before_the_deployment(handle, &path).await;
         let (body, send) = next(handle, Method::PATCH, &path).await;
         send.send_response(ok(&body));
         applied.push((path, body));
@@ -208,6 +237,7 @@ async fn a_rotated_secret_rewrites_only_the_env_secret_and_the_deployment() {
         let (_, send) = next(&mut handle, Method::GET, path).await;
         send.send_response(ok(body));
         if path.ends_with("/secrets/telemetry-trace-gateway") || path.contains("/deployments/") {
+            no_autoscaler_before_the_deployment(&mut handle, path).await;
             let (body, send) = next(&mut handle, Method::PATCH, path).await;
             send.send_response(ok(&body));
             rewritten.push(body["kind"].as_str().unwrap().to_string());
@@ -230,7 +260,9 @@ async fn the_last_pipeline_becoming_invalid_deletes_the_gateway() {
         "backend",
         json!({"value": "backend.example.com"}),
     )]);
-    for path in object_paths() {
+    let mut paths = object_paths();
+    paths.insert(6, AUTOSCALER.to_string());
+    for path in paths {
         let (_, send) = next(&mut handle, Method::GET, &path).await;
         send.send_response(ok(
             &json!({"apiVersion": "v1", "kind": "Object", "metadata": {"name": "x"}}),
@@ -242,7 +274,7 @@ async fn the_last_pipeline_becoming_invalid_deletes_the_gateway() {
     }
     let outcome = task.await.unwrap().unwrap();
     assert_eq!(outcome.configuration["backend"].reason, "EndpointInvalid");
-    assert_eq!(outcome.applied.deleted.len(), 10);
+    assert_eq!(outcome.applied.deleted.len(), 11);
 }
 
 #[tokio::test]
@@ -310,10 +342,254 @@ async fn a_resync_reapplies_everything_to_revert_edits_by_others() {
     for (path, body) in &applied {
         let (_, send) = next(&mut handle, Method::GET, path).await;
         send.send_response(ok(body));
+        no_autoscaler_before_the_deployment(&mut handle, path).await;
         let (reapplied, send) = next(&mut handle, Method::PATCH, path).await;
         assert_eq!(&reapplied, body, "the same object is applied again");
         send.send_response(ok(&reapplied));
     }
     let outcome = task.await.unwrap().unwrap();
     assert_eq!(outcome.applied.written.len(), 10);
+}
+
+fn autoscaled() -> PassSettings {
+    let mut settings = settings();
+    settings.gateway.autoscaling = Some(Autoscaling {
+        max_replicas: 6,
+        cpu_utilization: 70,
+    });
+    settings
+}
+
+/// The Deployment as the API server returns it after this manager applied it with a replica
+/// count: the manager owns `spec.replicas`.
+fn deployment_owning_replicas(applied: &Value) -> Value {
+    let mut live = applied.clone();
+    live["metadata"]["managedFields"] = json!([{
+        "manager": "telemetry-manager", "operation": "Apply", "apiVersion": "apps/v1",
+        "fieldsType": "FieldsV1",
+        "fieldsV1": {"f:spec": {"f:replicas": {}, "f:template": {}}}
+    }]);
+    live
+}
+
+/// A pass after autoscaling was turned on, stopped after the Deployment's apply.
+struct TurningOn {
+    /// What the handover manager applied.
+    replicas_only: Value,
+    /// What the manager applied.
+    deployment: Value,
+    task: tokio::task::JoinHandle<Result<PassOutcome, kube::Error>>,
+    handle: ApiHandle,
+    /// The gateway as built with a fixed replica count, by path.
+    applied: Vec<(String, Value)>,
+}
+
+/// Build the gateway with a fixed count, then run a pass with autoscaling up to the
+/// Deployment's apply, answering the handover with `handover`.
+async fn turn_autoscaling_on(handover: Response<Body>) -> TurningOn {
+    let pipelines = vec![backend_pipeline()];
+    let applied = built_gateway(&pipelines).await;
+    let (task, mut handle) = run_with_settings(pipelines, ApplyMode::Changed, autoscaled());
+    for (path, body) in &applied[..5] {
+        let (_, send) = next(&mut handle, Method::GET, path).await;
+        send.send_response(ok(body));
+    }
+    let (path, fixed) = &applied[5];
+    assert_eq!(path, DEPLOYMENT);
+    assert_eq!(fixed["spec"]["replicas"], 2);
+    let (_, send) = next(&mut handle, Method::GET, DEPLOYMENT).await;
+    send.send_response(ok(&deployment_owning_replicas(fixed)));
+    let (parts, replicas_only, send) =
+        mock_api::next_request(&mut handle, Method::PATCH, DEPLOYMENT).await;
+    let query = parts.uri.query().unwrap_or_default();
+    assert!(
+        query.contains("fieldManager=telemetry-manager-handover-to-hpa")
+            && !query.contains("force"),
+        "{query}"
+    );
+    send.send_response(handover);
+    let (deployment, send) = next(&mut handle, Method::PATCH, DEPLOYMENT).await;
+    send.send_response(ok(&deployment));
+    TurningOn {
+        replicas_only,
+        deployment,
+        task,
+        handle,
+        applied,
+    }
+}
+
+#[tokio::test]
+async fn turning_autoscaling_on_hands_the_replica_count_over_before_dropping_it() {
+    let TurningOn {
+        replicas_only,
+        deployment,
+        task,
+        mut handle,
+        applied,
+    } = turn_autoscaling_on(ok(&json!({}))).await;
+    assert_eq!(
+        replicas_only,
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+               "metadata": {"name": "telemetry-trace-gateway"}, "spec": {"replicas": 2}}),
+        "the live count, alone, under the handover manager"
+    );
+    assert!(
+        deployment["spec"].get("replicas").is_none(),
+        "{}",
+        deployment["spec"]
+    );
+    let (_, send) = next(&mut handle, Method::GET, AUTOSCALER).await;
+    send.send_response(not_found());
+    let (autoscaler, send) = next(&mut handle, Method::PATCH, AUTOSCALER).await;
+    send.send_response(ok(&autoscaler));
+    assert_eq!(autoscaler["spec"]["minReplicas"], 2);
+    assert_eq!(autoscaler["spec"]["maxReplicas"], 6);
+    for (path, body) in &applied[6..] {
+        let (_, send) = next(&mut handle, Method::GET, path).await;
+        send.send_response(ok(body));
+    }
+    let outcome = task.await.unwrap().unwrap();
+    assert_eq!(
+        outcome.applied.written,
+        vec![
+            "Deployment/telemetry-trace-gateway",
+            "HorizontalPodAutoscaler/telemetry-trace-gateway"
+        ]
+    );
+    assert!(handle.next_request().await.is_none());
+}
+
+/// A conflict on the handover means the autoscaler already owns the count: nothing to hand over.
+#[tokio::test]
+async fn a_conflict_on_the_handover_does_not_fail_the_pass() {
+    let TurningOn {
+        deployment,
+        task,
+        mut handle,
+        applied,
+        ..
+    } = turn_autoscaling_on(mock_api::status(409, "Conflict")).await;
+    assert!(deployment["spec"].get("replicas").is_none());
+    let (_, send) = next(&mut handle, Method::GET, AUTOSCALER).await;
+    send.send_response(not_found());
+    let (autoscaler, send) = next(&mut handle, Method::PATCH, AUTOSCALER).await;
+    send.send_response(ok(&autoscaler));
+    for (path, body) in &applied[6..] {
+        let (_, send) = next(&mut handle, Method::GET, path).await;
+        send.send_response(ok(body));
+    }
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn turning_autoscaling_off_deletes_the_autoscaler_before_the_count_is_applied() {
+    let pipelines = vec![backend_pipeline()];
+    let (task, mut handle) = run_with_settings(pipelines.clone(), ApplyMode::Changed, autoscaled());
+    let mut autoscaled_objects = Vec::new();
+    for path in object_paths() {
+        let (_, send) = next(&mut handle, Method::GET, &path).await;
+        send.send_response(not_found());
+        let (body, send) = next(&mut handle, Method::PATCH, &path).await;
+        send.send_response(ok(&body));
+        autoscaled_objects.push((path.clone(), body));
+        if path == DEPLOYMENT {
+            let (_, send) = next(&mut handle, Method::GET, AUTOSCALER).await;
+            send.send_response(not_found());
+            let (body, send) = next(&mut handle, Method::PATCH, AUTOSCALER).await;
+            send.send_response(ok(&body));
+            autoscaled_objects.push((AUTOSCALER.to_string(), body));
+        }
+    }
+    task.await.unwrap().unwrap();
+
+    let (task, mut handle) = run_with_settings(pipelines, ApplyMode::Changed, settings());
+    for (path, body) in &autoscaled_objects {
+        if path == AUTOSCALER {
+            continue;
+        }
+        let (_, send) = next(&mut handle, Method::GET, path).await;
+        send.send_response(ok(body));
+        if path == DEPLOYMENT {
+            let (_, send) = next(&mut handle, Method::GET, AUTOSCALER).await;
+            send.send_response(ok(&autoscaled_objects[6].1));
+            let (_, send) = next(&mut handle, Method::DELETE, AUTOSCALER).await;
+            send.send_response(ok(
+                &json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}),
+            ));
+            let (deployment, send) = next(&mut handle, Method::PATCH, DEPLOYMENT).await;
+            send.send_response(ok(&deployment));
+            assert_eq!(deployment["spec"]["replicas"], 2);
+        }
+    }
+    let outcome = task.await.unwrap().unwrap();
+    assert_eq!(
+        outcome.applied.written,
+        vec!["Deployment/telemetry-trace-gateway"]
+    );
+    assert_eq!(
+        outcome.applied.deleted,
+        vec!["HorizontalPodAutoscaler/telemetry-trace-gateway"]
+    );
+    assert!(handle.next_request().await.is_none());
+}
+
+/// Both answers and the state after them.
+type TwoResolutions = (Option<String>, Option<String>, ClusterUid);
+
+/// Resolve the cluster UID twice, as two passes would.
+fn resolve_twice() -> (tokio::task::JoinHandle<TwoResolutions>, ApiHandle) {
+    let (client, handle) = mock_api::client(NS);
+    let task = tokio::spawn(async move {
+        let mut uid = ClusterUid::default();
+        let first = uid.resolve(&client).await;
+        let second = uid.resolve(&client).await;
+        (first, second, uid)
+    });
+    (task, handle)
+}
+
+const KUBE_SYSTEM: &str = "/api/v1/namespaces/kube-system";
+
+#[tokio::test]
+async fn the_cluster_uid_is_read_once() {
+    let (task, mut handle) = resolve_twice();
+    let (_, send) = next(&mut handle, Method::GET, KUBE_SYSTEM).await;
+    send.send_response(ok(&json!({"apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": "kube-system", "uid": "5f0c8a2e-3b9d-4c61-9e0a-7d2b1c4e8f35"}})));
+    let (first, second, state) = task.await.unwrap();
+    let uid = Some("5f0c8a2e-3b9d-4c61-9e0a-7d2b1c4e8f35".to_string());
+    assert_eq!((first, second), (uid.clone(), uid));
+    assert!(matches!(state, ClusterUid::Known(_)));
+    assert!(
+        handle.next_request().await.is_none(),
+        "the second pass does not ask again"
+    );
+}
+
+#[tokio::test]
+async fn without_access_to_kube_system_the_cluster_uid_is_left_out_and_not_asked_again() {
+    for (code, reason) in [(403, "Forbidden"), (404, "NotFound")] {
+        let (task, mut handle) = resolve_twice();
+        let (_, send) = next(&mut handle, Method::GET, KUBE_SYSTEM).await;
+        send.send_response(mock_api::status(code, reason));
+        let (first, second, state) = task.await.unwrap();
+        assert_eq!(
+            (first, second, state),
+            (None, None, ClusterUid::Unavailable)
+        );
+        assert!(handle.next_request().await.is_none(), "{code}: asked again");
+    }
+}
+
+#[tokio::test]
+async fn a_passing_api_error_leaves_the_cluster_uid_out_until_the_next_pass_reads_it() {
+    let (task, mut handle) = resolve_twice();
+    let (_, send) = next(&mut handle, Method::GET, KUBE_SYSTEM).await;
+    send.send_response(mock_api::status(500, "InternalError"));
+    let (_, send) = next(&mut handle, Method::GET, KUBE_SYSTEM).await;
+    send.send_response(ok(&json!({"apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": "kube-system", "uid": "u-1"}})));
+    let (first, second, _) = task.await.unwrap();
+    assert_eq!((first, second), (None, Some("u-1".to_string())));
 }

@@ -60,6 +60,10 @@ pub struct RenderArgs {
     /// Show the values of the gateway's env Secret instead of redacting them.
     #[arg(long)]
     pub show_secrets: bool,
+    /// Value of k8s.cluster.uid inserted into spans that have none; `run` reads it from the
+    /// kube-system namespace.
+    #[arg(long)]
+    pub cluster_uid: Option<String>,
     #[command(flatten)]
     pub gateway: GatewayArgs,
 }
@@ -73,9 +77,16 @@ pub struct GatewayArgs {
     /// The collector image; the generated configuration is written for this release.
     #[arg(long, default_value = crate::gateway::DEFAULT_COLLECTOR_IMAGE)]
     pub collector_image: String,
-    /// Replicas of the gateway Deployment.
-    #[arg(long, default_value_t = 2)]
+    /// Replicas of the gateway Deployment (with autoscaling: the fewest).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(i32).range(0..))]
     pub gateway_replicas: i32,
+    /// Scale the gateway with a HorizontalPodAutoscaler up to this many replicas, on CPU and
+    /// memory use; off when not given.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(1..))]
+    pub gateway_autoscaling_max: Option<i32>,
+    /// The autoscaler's target average CPU use, in percent of the gateway pods' CPU request.
+    #[arg(long, value_name = "PERCENT", default_value_t = 70, value_parser = clap::value_parser!(i32).range(1..))]
+    pub gateway_autoscaling_cpu: i32,
     /// The most TracePipelines in the gateway; 0 means unlimited.
     #[arg(long, default_value_t = 5)]
     pub max_pipelines: usize,
@@ -88,11 +99,45 @@ pub struct GatewayArgs {
     /// Render as if Istio's security.istio.io/v1 API were served (adds a PeerAuthentication).
     #[arg(long)]
     pub istio: bool,
+    /// Add the pod label KEY to spans as k8s.pod.label.KEY; `PREFIX*` adds every label whose key
+    /// starts with PREFIX. Repeatable.
+    #[arg(long = "extract-pod-label", value_name = "KEY")]
+    pub extract_pod_labels: Vec<crate::gateway::PodLabel>,
+}
+
+/// Gateway flags that are valid one by one but not together.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum GatewayArgsError {
+    #[error(
+        "--gateway-autoscaling-max needs --gateway-replicas of at least 1: it is the autoscaler's minimum"
+    )]
+    NoMinimum,
+    #[error(
+        "--gateway-autoscaling-max {max} is below --gateway-replicas {min}, the autoscaler's minimum"
+    )]
+    MaximumBelowMinimum { max: i32, min: i32 },
 }
 
 impl GatewayArgs {
-    pub fn settings(&self, manager_namespace: &str) -> crate::gateway::GatewaySettings {
-        crate::gateway::GatewaySettings {
+    pub fn settings(
+        &self,
+        manager_namespace: &str,
+    ) -> Result<crate::gateway::GatewaySettings, GatewayArgsError> {
+        let autoscaling = match self.gateway_autoscaling_max {
+            None => None,
+            Some(_) if self.gateway_replicas < 1 => return Err(GatewayArgsError::NoMinimum),
+            Some(max) if max < self.gateway_replicas => {
+                return Err(GatewayArgsError::MaximumBelowMinimum {
+                    max,
+                    min: self.gateway_replicas,
+                });
+            }
+            Some(max) => Some(crate::gateway::Autoscaling {
+                max_replicas: max,
+                cpu_utilization: self.gateway_autoscaling_cpu,
+            }),
+        };
+        Ok(crate::gateway::GatewaySettings {
             namespace: self
                 .target_namespace
                 .clone()
@@ -103,7 +148,10 @@ impl GatewayArgs {
             cluster_name: self.cluster_name.clone().filter(|c| !c.is_empty()),
             priority_class_name: self.priority_class_name.clone().filter(|p| !p.is_empty()),
             istio: self.istio,
-        }
+            cluster_uid: None,
+            pod_labels: self.extract_pod_labels.clone(),
+            autoscaling,
+        })
     }
 }
 
@@ -159,7 +207,14 @@ fn run_render(args: &RenderArgs) -> u8 {
             return validate::UNREADABLE;
         }
     };
-    let settings = args.gateway.settings("kyma-system");
+    let mut settings = match args.gateway.settings("kyma-system") {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return validate::UNREADABLE;
+        }
+    };
+    settings.cluster_uid = args.cluster_uid.clone().filter(|uid| !uid.is_empty());
     let result = offline_runtime().block_on(render::render_documents(
         &documents,
         &settings,

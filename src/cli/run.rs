@@ -148,6 +148,8 @@ async fn termination_signal() {
 pub enum RunError {
     #[error("cannot connect to Kubernetes (in cluster, or with KUBECONFIG): {0}")]
     Kube(#[from] kube::Error),
+    #[error(transparent)]
+    GatewayArgs(#[from] crate::cli::GatewayArgsError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -165,6 +167,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     tls::install_crypto_provider();
     init_logging(args.log_format);
     let namespace = namespace(&args);
+    let mut gateway = args.gateway.settings(&namespace)?;
     let client = kube::Client::try_default().await?;
     let metrics = Metrics::new();
     let store = CertStore::new();
@@ -234,7 +237,6 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
             }
         });
     }
-    let mut gateway = args.gateway.settings(&namespace);
     gateway.istio = gateway.istio || istio_served(&client).await;
     let reconciler = tokio::spawn(controller::run(
         controller::ControllerInputs {

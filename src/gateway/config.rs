@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::{PipelineEnv, ReconcilablePipeline};
+use super::{GatewaySettings, PipelineEnv, PodLabel, ReconcilablePipeline};
 use crate::api::{Compression, Protocol};
 
 /// Queue batches shared by all pipelines (`256 / N` each).
@@ -127,8 +127,123 @@ fn regex_escape(text: &str) -> String {
     text.replace('.', r"\\.")
 }
 
-fn k8s_attributes() -> Value {
+/// Pod labels that name a workload, each with the temporary resource attribute `k8s_attributes`
+/// puts it in for the service-name resolution, which deletes it again.
+pub const SERVICE_NAME_LABELS: [(&str, &str); 2] = [
+    (
+        "app.kubernetes.io/name",
+        "telemetry-manager.tmp.app.kubernetes.io/name",
+    ),
+    ("app", "telemetry-manager.tmp.app"),
+];
+
+/// Where a span's `service.name` comes from when it is missing, empty or starts with
+/// `unknown_service` (what SDKs report without a configured name), in order: the first resource
+/// attribute that is set and not empty wins (docs/reference/gateway-enrichment.md#service-names).
+pub const SERVICE_NAME_SOURCES: [&str; 7] = [
+    SERVICE_NAME_LABELS[0].1,
+    SERVICE_NAME_LABELS[1].1,
+    "k8s.deployment.name",
+    "k8s.daemonset.name",
+    "k8s.statefulset.name",
+    "k8s.job.name",
+    "k8s.pod.name",
+];
+
+/// An OTTL string literal: JSON's escapes are a subset of the ones OTTL takes.
+fn ottl_string(text: &str) -> String {
+    serde_json::to_string(text).expect("a string serialises")
+}
+
+fn resource_attribute(key: &str) -> String {
+    format!("resource.attributes[{}]", ottl_string(key))
+}
+
+/// The collector expands `$` references in every string of its config; `$$` is a literal `$`.
+fn collector_literal(text: &str) -> String {
+    text.replace('$', "$$")
+}
+
+/// The statements of the service-name resolution, as OTTL (before the collector's `$`
+/// escaping). Every path is a `resource.` path, so the collector infers the resource context:
+/// the statements run once per resource, before any span of it is looked at.
+pub fn service_name_statements() -> Vec<String> {
+    let name = resource_attribute("service.name");
+    let unnamed =
+        format!(r#"({name} == nil or {name} == "" or IsMatch({name}, "^unknown_service"))"#);
+    let resolve = SERVICE_NAME_SOURCES.iter().map(|source| {
+        let source = resource_attribute(source);
+        format!(r#"set({name}, {source}) where {unnamed} and {source} != nil and {source} != """#)
+    });
+    let clean_up = SERVICE_NAME_LABELS.iter().map(|(_, temporary)| {
+        format!(
+            "delete_key(resource.attributes, {})",
+            ottl_string(temporary)
+        )
+    });
+    resolve.chain(clean_up).collect()
+}
+
+/// The statements that insert the cluster's identity into resources that carry none, as OTTL.
+pub fn cluster_identity_statements(name: Option<&str>, uid: Option<&str>) -> Vec<String> {
+    [("k8s.cluster.name", name), ("k8s.cluster.uid", uid)]
+        .into_iter()
+        .filter_map(|(key, value)| {
+            let attribute = resource_attribute(key);
+            value.map(|value| {
+                format!(
+                    "set({attribute}, {}) where {attribute} == nil",
+                    ottl_string(value)
+                )
+            })
+        })
+        .collect()
+}
+
+/// A transform processor for statements whose context the collector infers.
+fn transform(statements: Vec<String>) -> Value {
+    json!({
+        "error_mode": "ignore",
+        "trace_statements": [{
+            "statements": statements.iter().map(|s| collector_literal(s)).collect::<Vec<_>>()
+        }]
+    })
+}
+
+/// The extraction rule of a pod label. A prefix becomes a key pattern whose capture group is
+/// the whole key (the processor anchors the pattern itself); `$$1` is the collector's spelling
+/// of the group reference `$1`.
+fn pod_label_rule(label: &PodLabel) -> Value {
+    match label {
+        PodLabel::Key(key) => json!({
+            "from": "pod",
+            "key": key,
+            "tag_name": format!("k8s.pod.label.{key}"),
+        }),
+        PodLabel::Prefix(prefix) => json!({
+            "from": "pod",
+            // Label keys contain no regex syntax but the dot (checked by `PodLabel`).
+            "key_regex": format!("({}.*)", prefix.replace('.', r"\.")),
+            "tag_name": collector_literal("k8s.pod.label.$1"),
+        }),
+    }
+}
+
+fn k8s_attributes(pod_labels: &[PodLabel]) -> Value {
     let node_label = |key: &str, tag: &str| json!({"from": "node", "key": key, "tag_name": tag});
+    let pod_label = |key: &str, tag: &str| json!({"from": "pod", "key": key, "tag_name": tag});
+    let mut labels = vec![
+        node_label("topology.kubernetes.io/region", "cloud.region"),
+        node_label("topology.kubernetes.io/zone", "cloud.availability_zone"),
+        node_label("node.kubernetes.io/instance-type", "host.type"),
+        node_label("kubernetes.io/arch", "host.arch"),
+    ];
+    labels.extend(
+        SERVICE_NAME_LABELS
+            .iter()
+            .map(|(label, temporary)| pod_label(label, temporary)),
+    );
+    labels.extend(pod_labels.iter().map(pod_label_rule));
     json!({
         "auth_type": "serviceAccount",
         "passthrough": false,
@@ -137,12 +252,7 @@ fn k8s_attributes() -> Value {
                 "k8s.pod.name", "k8s.node.name", "k8s.namespace.name", "k8s.deployment.name",
                 "k8s.statefulset.name", "k8s.daemonset.name", "k8s.cronjob.name", "k8s.job.name"
             ],
-            "labels": [
-                node_label("topology.kubernetes.io/region", "cloud.region"),
-                node_label("topology.kubernetes.io/zone", "cloud.availability_zone"),
-                node_label("node.kubernetes.io/instance-type", "host.type"),
-                node_label("kubernetes.io/arch", "host.arch"),
-            ]
+            "labels": labels
         },
         "pod_association": [
             {"sources": [{"from": "resource_attribute", "name": "k8s.pod.ip"}]},
@@ -152,38 +262,48 @@ fn k8s_attributes() -> Value {
     })
 }
 
-/// The collector config for `pipelines` (sorted by name) in namespace `namespace`.
+/// The processors every pipeline starts with, in order: the memory limiter, Kubernetes
+/// metadata, the Istio-noise filter, the cluster's identity (when known), and the service-name
+/// resolution, which comes last so that a pipeline's own OTTL sees the final `service.name`.
+fn shared_processors(settings: &GatewaySettings) -> Vec<(&'static str, Value)> {
+    let mut processors = vec![
+        (
+            "memory_limiter",
+            json!({"check_interval": "1s", "limit_percentage": 75, "spike_limit_percentage": 15}),
+        ),
+        ("k8s_attributes", k8s_attributes(&settings.pod_labels)),
+        ("filter/drop-noisy-spans", noise_filter(&settings.namespace)),
+    ];
+    let identity = cluster_identity_statements(
+        settings.cluster_name.as_deref(),
+        settings.cluster_uid.as_deref(),
+    );
+    if !identity.is_empty() {
+        processors.push(("transform/insert-cluster-identity", transform(identity)));
+    }
+    processors.push((
+        "transform/resolve-service-name",
+        transform(service_name_statements()),
+    ));
+    processors
+}
+
+/// The collector config for `pipelines` (sorted by name).
 pub fn relay_conf(
     pipelines: &[(&ReconcilablePipeline, PipelineEnv)],
-    namespace: &str,
-    cluster_name: Option<&str>,
+    settings: &GatewaySettings,
 ) -> String {
     let queue_size = TOTAL_QUEUE_SIZE / pipelines.len().max(1);
-    let mut processors = vec![
-        "memory_limiter",
-        "k8s_attributes",
-        "filter/drop-noisy-spans",
-    ];
-    let mut processor_config = json!({
-        "memory_limiter": {"check_interval": "1s", "limit_percentage": 75, "spike_limit_percentage": 15},
-        "k8s_attributes": k8s_attributes(),
-        "filter/drop-noisy-spans": noise_filter(namespace),
-        "batch": {"send_batch_size": 512, "send_batch_max_size": 512, "timeout": "10s"},
-    });
-    if let Some(cluster) = cluster_name {
-        processors.push("transform/insert-cluster-name");
-        processor_config["transform/insert-cluster-name"] = json!({
-            "error_mode": "ignore",
-            "trace_statements": [{
-                "context": "resource",
-                "statements": [format!(
-                    r#"set(attributes["k8s.cluster.name"], {}) where attributes["k8s.cluster.name"] == nil"#,
-                    serde_json::to_string(cluster).expect("a string serialises")
-                )]
-            }]
-        });
-    }
-    processors.push("batch");
+    let shared = shared_processors(settings);
+    let mut processor_config: serde_json::Map<String, Value> = shared
+        .iter()
+        .map(|(id, config)| (id.to_string(), config.clone()))
+        .collect();
+    processor_config.insert(
+        "batch".into(),
+        json!({"send_batch_size": 512, "send_batch_max_size": 512, "timeout": "10s"}),
+    );
+    let processors: Vec<&str> = shared.iter().map(|(id, _)| *id).chain(["batch"]).collect();
 
     let mut extensions = json!({
         "health_check": {"endpoint": "${env:MY_POD_IP}:13133"},

@@ -2,12 +2,19 @@
 //! reconcilable pipelines, their resolved values and the operator's settings.
 
 pub mod config;
+mod pod_label;
+
+pub use pod_label::{PodLabel, PodLabelError};
 
 use std::collections::BTreeMap;
 
 use base64::Engine;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::autoscaling::v2::{
+    CrossVersionObjectReference, HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec, MetricSpec,
+    MetricTarget, ResourceMetricSource,
+};
 use k8s_openapi::api::core::v1::{
     Affinity, Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort,
     EnvFromSource, EnvVar, EnvVarSource, HTTPGetAction, KeyToPath, ObjectFieldSelector,
@@ -52,6 +59,20 @@ pub struct GatewaySettings {
     pub priority_class_name: Option<String>,
     /// Whether Istio's `security.istio.io/v1` API is served.
     pub istio: bool,
+    /// `k8s.cluster.uid`: the UID of the `kube-system` namespace, when the manager could read it.
+    pub cluster_uid: Option<String>,
+    /// Pod labels added to spans as `k8s.pod.label.<key>` (`--extract-pod-label`).
+    pub pod_labels: Vec<PodLabel>,
+    /// A HorizontalPodAutoscaler scales the Deployment between `replicas` and its maximum.
+    pub autoscaling: Option<Autoscaling>,
+}
+
+/// The gateway's HorizontalPodAutoscaler (docs/reference/gateway-enrichment.md#autoscaling).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Autoscaling {
+    pub max_replicas: i32,
+    /// Target average CPU use, in percent of the pods' CPU request.
+    pub cpu_utilization: i32,
 }
 
 /// Every user value of one pipeline, resolved.
@@ -233,7 +254,9 @@ pub struct GatewayObjects {
     pub otlp_service: Service,
     pub metrics_service: Service,
     pub network_policy: NetworkPolicy,
-    /// Only with more than one replica.
+    /// Only with autoscaling; the Deployment then has no `spec.replicas`.
+    pub autoscaler: Option<HorizontalPodAutoscaler>,
+    /// Only when the gateway may run more than one replica.
     pub pod_disruption_budget: Option<PodDisruptionBudget>,
     /// Only when Istio's API is served.
     pub peer_authentication: Option<Value>,
@@ -250,10 +273,15 @@ impl GatewayObjects {
             to(&self.env_secret),
             to(&self.config_map),
             to(&self.deployment),
+        ];
+        if let Some(autoscaler) = &self.autoscaler {
+            values.push(to(autoscaler));
+        }
+        values.extend([
             to(&self.otlp_service),
             to(&self.metrics_service),
             to(&self.network_policy),
-        ];
+        ]);
         if let Some(pdb) = &self.pod_disruption_budget {
             values.push(to(pdb));
         }
@@ -362,10 +390,11 @@ pub fn desired(pipelines: &[ReconcilablePipeline], settings: &GatewaySettings) -
         .iter()
         .map(|p| (*p, pipeline_env(p, &mut env_data)))
         .collect();
-    let relay = config::relay_conf(&with_env, ns, settings.cluster_name.as_deref());
+    let relay = config::relay_conf(&with_env, settings);
     let config_data = BTreeMap::from([("relay.conf".to_string(), relay)]);
     let checksum = checksum(&config_data, &env_data);
     let n = sorted.len() as i64;
+    let memory_limit_mib = 500 + 1500 * n;
 
     let service_account = ServiceAccount {
         metadata: metadata(NAME, Some(ns), &owners),
@@ -477,7 +506,7 @@ pub fn desired(pipelines: &[ReconcilablePipeline], settings: &GatewaySettings) -
             ])),
             limits: Some(BTreeMap::from([(
                 "memory".into(),
-                quantity(format!("{}Mi", 500 + 1500 * n)),
+                quantity(format!("{memory_limit_mib}Mi")),
             )])),
             ..ResourceRequirements::default()
         }),
@@ -516,7 +545,9 @@ pub fn desired(pipelines: &[ReconcilablePipeline], settings: &GatewaySettings) -
     let deployment = Deployment {
         metadata: metadata(NAME, Some(ns), &owners),
         spec: Some(DeploymentSpec {
-            replicas: Some(settings.replicas),
+            // With autoscaling the HorizontalPodAutoscaler owns the replica count; applying one
+            // here would undo its decisions.
+            replicas: settings.autoscaling.is_none().then_some(settings.replicas),
             selector: LabelSelector {
                 match_labels: Some(selector()),
                 ..LabelSelector::default()
@@ -661,7 +692,58 @@ pub fn desired(pipelines: &[ReconcilablePipeline], settings: &GatewaySettings) -
             egress: Some(vec![NetworkPolicyEgressRule::default()]),
         }),
     };
-    let pod_disruption_budget = (settings.replicas > 1).then(|| PodDisruptionBudget {
+    let autoscaler = settings.autoscaling.map(|autoscaling| {
+        let resource = |name: &str, target: MetricTarget| MetricSpec {
+            type_: "Resource".into(),
+            resource: Some(ResourceMetricSource {
+                name: name.into(),
+                target,
+            }),
+            ..MetricSpec::default()
+        };
+        HorizontalPodAutoscaler {
+            metadata: metadata(NAME, Some(ns), &owners),
+            spec: Some(HorizontalPodAutoscalerSpec {
+                scale_target_ref: CrossVersionObjectReference {
+                    api_version: Some("apps/v1".into()),
+                    kind: "Deployment".into(),
+                    name: NAME.into(),
+                },
+                min_replicas: Some(settings.replicas),
+                max_replicas: autoscaling.max_replicas,
+                metrics: Some(vec![
+                    resource(
+                        "cpu",
+                        MetricTarget {
+                            type_: "Utilization".into(),
+                            average_utilization: Some(autoscaling.cpu_utilization),
+                            ..MetricTarget::default()
+                        },
+                    ),
+                    // Memory as an average value of half the limit, not as utilisation: the
+                    // request (32Mi) is far below what an idle collector uses, so a utilisation
+                    // target would always scale to the maximum. Half the limit scales out before
+                    // the memory limiter starts refusing spans at 60 % of it.
+                    resource(
+                        "memory",
+                        MetricTarget {
+                            type_: "AverageValue".into(),
+                            average_value: Some(quantity(format!("{}Mi", memory_limit_mib / 2))),
+                            ..MetricTarget::default()
+                        },
+                    ),
+                ]),
+                ..HorizontalPodAutoscalerSpec::default()
+            }),
+            ..HorizontalPodAutoscaler::default()
+        }
+    });
+    // With maxUnavailable 1 a budget never blocks a drain of a single pod, so it stays whenever
+    // the gateway may run more than one.
+    let most_replicas = settings
+        .autoscaling
+        .map_or(settings.replicas, |a| a.max_replicas.max(settings.replicas));
+    let pod_disruption_budget = (most_replicas > 1).then(|| PodDisruptionBudget {
         metadata: metadata(NAME, Some(ns), &owners),
         spec: Some(PodDisruptionBudgetSpec {
             max_unavailable: Some(IntOrString::Int(1)),
@@ -692,6 +774,7 @@ pub fn desired(pipelines: &[ReconcilablePipeline], settings: &GatewaySettings) -
         otlp_service,
         metrics_service,
         network_policy,
+        autoscaler,
         pod_disruption_budget,
         peer_authentication,
     }

@@ -1,8 +1,15 @@
 //! Writing the gateway: server-side apply under one field manager, skipped when the object
 //! already carries the hash of what would be applied, so an unchanged world gets no writes;
 //! pruning of objects no longer desired; deletion of everything when no pipeline is left.
+//!
+//! With autoscaling the Deployment is applied without `spec.replicas`. Server-side apply resets
+//! a field that its only owner stops applying (for replicas: to 1), so when this manager owns
+//! the replica count it first hands it over, as the Kubernetes documentation on transferring
+//! ownership describes: a second field manager applies the current count alone and shares the
+//! field; the manager then drops it, and the autoscaler takes it over with its first change.
 
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -13,6 +20,8 @@ use serde_json::Value;
 use crate::gateway::{self, GatewayObjects};
 
 pub const FIELD_MANAGER: &str = "telemetry-manager";
+/// Holds `spec.replicas` of the gateway Deployment between this manager and the autoscaler.
+pub const REPLICAS_HANDOVER_MANAGER: &str = "telemetry-manager-handover-to-hpa";
 /// The hash of the applied object, compared before the next apply.
 pub const DESIRED_HASH: &str = "telemetry.kyma-project.io/desired-hash";
 
@@ -25,6 +34,7 @@ pub fn gateway_kinds(istio: bool) -> Vec<(ApiResource, bool)> {
         (ApiResource::erase::<Secret>(&()), true),
         (ApiResource::erase::<ConfigMap>(&()), true),
         (ApiResource::erase::<Deployment>(&()), true),
+        (ApiResource::erase::<HorizontalPodAutoscaler>(&()), true),
         (ApiResource::erase::<Service>(&()), true),
         (ApiResource::erase::<NetworkPolicy>(&()), true),
         (ApiResource::erase::<PodDisruptionBudget>(&()), true),
@@ -121,10 +131,28 @@ pub async fn apply(
             .and_then(|c| c.metadata.annotations.as_ref())
             .and_then(|a| a.get(DESIRED_HASH))
             == Some(&digest);
-        if !unchanged || mode == ApplyMode::All {
-            api.patch(&name, &params, &Patch::Apply(&object)).await?;
-            applied.written.push(format!("{}/{name}", resource.kind));
+        if unchanged && mode == ApplyMode::Changed {
+            continue;
         }
+        if resource.kind == "Deployment" {
+            if objects.autoscaler.is_some() {
+                if let Some(replicas) = current.as_ref().and_then(replicas_to_hand_over) {
+                    hand_over_replicas(&api, &name, replicas).await?;
+                }
+            } else if delete_if_present(
+                &api_for::<HorizontalPodAutoscaler>(client, namespace),
+                gateway::NAME,
+            )
+            .await?
+            {
+                // First, so that the autoscaler cannot change the count applied below.
+                applied
+                    .deleted
+                    .push(format!("HorizontalPodAutoscaler/{}", gateway::NAME));
+            }
+        }
+        api.patch(&name, &params, &Patch::Apply(&object)).await?;
+        applied.written.push(format!("{}/{name}", resource.kind));
     }
     let desired_optional = [
         (
@@ -144,6 +172,57 @@ pub async fn apply(
         }
     }
     Ok(applied)
+}
+
+fn api_for<K: kube::Resource<DynamicType = ()>>(
+    client: &kube::Client,
+    namespace: &str,
+) -> Api<DynamicObject> {
+    Api::namespaced_with(client.clone(), namespace, &ApiResource::erase::<K>(&()))
+}
+
+/// The live replica count when this manager owns it by apply (and would reset it by dropping
+/// it); `None` when the field is already shared or owned by others.
+pub fn replicas_to_hand_over(current: &DynamicObject) -> Option<i64> {
+    let owns = current
+        .metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .any(|entry| {
+            entry.manager.as_deref() == Some(FIELD_MANAGER)
+                && entry.operation.as_deref() == Some("Apply")
+                && entry
+                    .fields_v1
+                    .as_ref()
+                    .is_some_and(|fields| fields.0.pointer("/f:spec/f:replicas").is_some())
+        });
+    owns.then(|| current.data.pointer("/spec/replicas")?.as_i64())
+        .flatten()
+}
+
+/// Apply the replica count alone under [`REPLICAS_HANDOVER_MANAGER`], so that it stays when
+/// this manager stops applying it. A conflict means the autoscaler already owns the field.
+async fn hand_over_replicas(
+    api: &Api<DynamicObject>,
+    name: &str,
+    replicas: i64,
+) -> Result<(), kube::Error> {
+    let replicas_only = serde_json::json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {"replicas": replicas},
+    });
+    let params = PatchParams::apply(REPLICAS_HANDOVER_MANAGER);
+    match api
+        .patch(name, &params, &Patch::Apply(&replicas_only))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
+        Err(err) => Err(err),
+    }
 }
 
 /// Delete every gateway object (no pipeline is reconcilable).
@@ -176,5 +255,75 @@ async fn delete_if_present(api: &Api<DynamicObject>, name: &str) -> Result<bool,
         Ok(_) => Ok(true),
         Err(kube::Error::Api(status)) if status.is_not_found() => Ok(false),
         Err(err) => Err(err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn live(managed_fields: serde_json::Value, replicas: serde_json::Value) -> DynamicObject {
+        serde_json::from_value(json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "telemetry-trace-gateway", "managedFields": managed_fields},
+            "spec": {"replicas": replicas}
+        }))
+        .unwrap()
+    }
+
+    fn entry(manager: &str, operation: &str, fields: serde_json::Value) -> serde_json::Value {
+        json!({"manager": manager, "operation": operation, "apiVersion": "apps/v1",
+               "fieldsType": "FieldsV1", "fieldsV1": fields})
+    }
+
+    #[test]
+    fn the_count_is_handed_over_only_while_this_manager_applies_it() {
+        let replicas = json!({"f:spec": {"f:replicas": {}}});
+        let template = json!({"f:spec": {"f:template": {}}});
+        let table = [
+            (
+                json!([entry(FIELD_MANAGER, "Apply", replicas.clone())]),
+                json!(3),
+                Some(3),
+            ),
+            // Already handed over: shared with, or left to, another manager.
+            (
+                json!([
+                    entry(FIELD_MANAGER, "Apply", template.clone()),
+                    entry(REPLICAS_HANDOVER_MANAGER, "Apply", replicas.clone())
+                ]),
+                json!(3),
+                None,
+            ),
+            (
+                json!([
+                    entry(FIELD_MANAGER, "Apply", template),
+                    entry("kube-controller-manager", "Update", replicas.clone())
+                ]),
+                json!(5),
+                None,
+            ),
+            // An update by this manager's name is not what an apply without the field resets.
+            (
+                json!([entry(FIELD_MANAGER, "Update", replicas.clone())]),
+                json!(3),
+                None,
+            ),
+            (json!([]), json!(3), None),
+            (
+                json!([entry(FIELD_MANAGER, "Apply", replicas)]),
+                json!(null),
+                None,
+            ),
+        ];
+        for (managed_fields, count, expected) in table {
+            assert_eq!(
+                replicas_to_hand_over(&live(managed_fields.clone(), count)),
+                expected,
+                "{managed_fields}"
+            );
+        }
     }
 }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -23,6 +24,7 @@ use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::apply::ApplyMode;
+use super::cluster_uid::ClusterUid;
 use super::pass::{self, PassOutcome, PassSettings};
 use super::status::{self, ConditionValue};
 use super::write;
@@ -208,12 +210,21 @@ pub async fn run(inputs: ControllerInputs, shutdown: CancellationToken) {
         reporter,
     } = inputs;
     let target = settings.pass.gateway.namespace.clone();
-    // Deployment and pod changes (rollouts, crashes) only change health: a normal pass.
+    // Deployment and pod changes (rollouts, crashes, the autoscaler's replica count) only change
+    // health: a normal pass, which writes nothing when the applied hashes still match.
     tokio::spawn(notify_on(
         owned::<Deployment>(&client, &target),
         changed.clone(),
         shutdown.clone(),
         "gateway Deployment",
+    ));
+    // The autoscaler writes its status every few seconds: a deletion is repaired by a normal
+    // pass, an edit of its spec by the next resync.
+    tokio::spawn(notify_on(
+        owned::<HorizontalPodAutoscaler>(&client, &target),
+        changed.clone(),
+        shutdown.clone(),
+        "gateway HorizontalPodAutoscaler",
     ));
     tokio::spawn(notify_on(
         owned::<Pod>(&client, &target),
@@ -245,6 +256,8 @@ pub async fn run(inputs: ControllerInputs, shutdown: CancellationToken) {
     let recorder = Recorder::new(client.clone(), reporter);
     let status_api: Api<TracePipeline> = Api::all(client.clone());
     let mut secrets = SecretWatches::default();
+    let mut pass_settings = settings.pass.clone();
+    let mut cluster_uid = ClusterUid::default();
     let mut monitor = FlowMonitor::new(settings.flow_window);
     let origin = Instant::now();
     let mut last: Option<(PassOutcome, Option<ConditionValue>)> = None;
@@ -329,7 +342,8 @@ pub async fn run(inputs: ControllerInputs, shutdown: CancellationToken) {
         if mode == ApplyMode::All {
             last_full_apply = Instant::now();
         }
-        let result = pass::reconcile_gateway(&client, &all, &settings.pass, mode, now).await;
+        pass_settings.gateway.cluster_uid = cluster_uid.resolve(&client).await;
+        let result = pass::reconcile_gateway(&client, &all, &pass_settings, mode, now).await;
         metrics
             .reconcile_duration
             .observe(started.elapsed().as_secs_f64());

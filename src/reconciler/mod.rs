@@ -3,6 +3,7 @@
 //! `crate::gateway`) and writes the gateway (`apply`).
 
 pub mod apply;
+pub mod cluster_uid;
 pub mod controller;
 pub mod leader;
 pub mod pass;
