@@ -1,6 +1,6 @@
 //! The whole manager against an in-memory API server: it takes the Lease, builds the gateway for
 //! a valid pipeline, writes the three conditions, watches only the referenced Secret, follows a
-//! Secret rotation, and releases the Lease on SIGTERM.
+//! Secret rotation, reads the cluster UID once, and releases the Lease on SIGTERM.
 
 mod common;
 
@@ -17,6 +17,8 @@ const GATEWAY_SECRET: &str = "/api/v1/namespaces/telemetry/secrets/telemetry-tra
 const DEPLOYMENT: &str = "/apis/apps/v1/namespaces/telemetry/deployments/telemetry-trace-gateway";
 const LEASE: &str =
     "/apis/coordination.k8s.io/v1/namespaces/telemetry/leases/telemetry-manager-leader";
+const CONFIG_MAP: &str = "/api/v1/namespaces/telemetry/configmaps/telemetry-trace-gateway";
+const KUBE_SYSTEM: &str = "/api/v1/namespaces/kube-system";
 
 fn secret(endpoint: &str) -> Value {
     use base64::Engine;
@@ -37,6 +39,11 @@ async fn eventually(what: &str, api: &Arc<Mutex<FakeApi>>, check: impl Fn(&FakeA
 }
 
 fn start(kubeconfig: &std::path::Path) -> Child {
+    start_logging_to(kubeconfig, Stdio::null())
+}
+
+/// The manager, with its log (text) going to `log`.
+fn start_logging_to(kubeconfig: &std::path::Path, log: Stdio) -> Child {
     Command::new(env!("CARGO_BIN_EXE_telemetry-manager"))
         .args([
             "run",
@@ -58,7 +65,8 @@ fn start(kubeconfig: &std::path::Path) -> Child {
         .env("KUBECONFIG", kubeconfig)
         .env_remove("POD_NAMESPACE")
         .env_remove("POD_NAME")
-        .stdout(Stdio::null())
+        .env_remove("RUST_LOG")
+        .stdout(log)
         .stderr(Stdio::null())
         .spawn()
         .unwrap()
@@ -88,6 +96,10 @@ async fn the_manager_builds_the_gateway_writes_status_and_follows_secret_rotatio
         for i in 0..50 {
             state.insert(&format!("/api/v1/namespaces/other/secrets/unrelated-{i}"), json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": format!("unrelated-{i}"), "namespace": "other"}}));
         }
+        state.insert(
+            KUBE_SYSTEM,
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-system"}}),
+        );
     }
     let address = fake_api::serve(api.clone()).await;
     let kubeconfig =
@@ -179,7 +191,6 @@ async fn the_manager_builds_the_gateway_writes_status_and_follows_secret_rotatio
     );
 
     // Someone deletes the gateway's ConfigMap: it is back within seconds.
-    const CONFIG_MAP: &str = "/api/v1/namespaces/telemetry/configmaps/telemetry-trace-gateway";
     api.lock().unwrap().delete_for_test(CONFIG_MAP);
     let deleted = Instant::now();
     eventually("the ConfigMap restored", &api, |s| {
@@ -236,5 +247,91 @@ async fn the_manager_builds_the_gateway_writes_status_and_follows_secret_rotatio
         applies <= 4,
         "the ConfigMap was applied {applies} times: a reconcile loop"
     );
+    // Every pass inserted the cluster UID, read once.
+    let state = api.lock().unwrap();
+    let uid = state.objects[KUBE_SYSTEM]["metadata"]["uid"]
+        .as_str()
+        .unwrap();
+    let config = state.objects[CONFIG_MAP]["data"]["relay.conf"]
+        .as_str()
+        .unwrap();
+    assert!(
+        config.contains(&format!(r#""k8s.cluster.uid"], "{uid}")"#)),
+        "{config}"
+    );
+    assert_eq!(namespace_reads(&state), 1);
+    drop(state);
     std::fs::remove_file(&kubeconfig).unwrap();
+}
+
+fn namespace_reads(state: &FakeApi) -> usize {
+    state
+        .requests
+        .iter()
+        .filter(|r| r.starts_with(&format!("GET {KUBE_SYSTEM}")))
+        .count()
+}
+
+#[tokio::test]
+async fn without_access_to_kube_system_the_gateway_is_built_without_the_cluster_uid() {
+    telemetry_manager::tls::install_crypto_provider();
+    let api = Arc::new(Mutex::new(FakeApi::default()));
+    {
+        let mut state = api.lock().unwrap();
+        state.insert(
+            &format!("{PIPELINES}/backend"),
+            json!({"apiVersion": "telemetry.kyma-project.io/v1beta1", "kind": "TracePipeline",
+                   "metadata": {"name": "backend"},
+                   "spec": {"output": {"otlp": {"endpoint": {"value": "backend.example.com:4317"}}}}}),
+        );
+        state.insert(
+            KUBE_SYSTEM,
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-system"}}),
+        );
+        state.forbidden.insert(KUBE_SYSTEM.to_string());
+    }
+    let address = fake_api::serve(api.clone()).await;
+    let kubeconfig =
+        std::env::temp_dir().join(format!("tm-forbidden-kubeconfig-{}", std::process::id()));
+    fake_api::kubeconfig(address, &kubeconfig);
+    let log_path = std::env::temp_dir().join(format!("tm-forbidden-log-{}", std::process::id()));
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut manager = start_logging_to(&kubeconfig, Stdio::from(log));
+
+    eventually("the gateway's configuration", &api, |s| {
+        s.objects.contains_key(CONFIG_MAP)
+    })
+    .await;
+    eventually("ConfigurationGenerated", &api, |s| {
+        condition(
+            &s.objects[&format!("{PIPELINES}/backend")],
+            "ConfigurationGenerated",
+        )
+        .is_some_and(|c| c["reason"] == "GatewayConfigured")
+    })
+    .await;
+    // Another pass: the namespace is not asked for again.
+    api.lock().unwrap().delete_for_test(CONFIG_MAP);
+    eventually("the ConfigMap restored", &api, |s| {
+        s.objects.contains_key(CONFIG_MAP)
+    })
+    .await;
+    {
+        let state = api.lock().unwrap();
+        assert_eq!(namespace_reads(&state), 1);
+        let config = state.objects[CONFIG_MAP]["data"]["relay.conf"]
+            .as_str()
+            .unwrap();
+        assert!(!config.contains("k8s.cluster.uid"), "{config}");
+        assert!(config.contains("transform/resolve-service-name"));
+    }
+    assert!(common::terminate(&mut manager).await.success());
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert_eq!(
+        log.matches("cannot read the kube-system namespace").count(),
+        1,
+        "{log}"
+    );
+    std::fs::remove_file(&kubeconfig).unwrap();
+    std::fs::remove_file(&log_path).unwrap();
 }

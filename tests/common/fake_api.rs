@@ -1,9 +1,15 @@
 //! A small in-memory Kubernetes API server for end-to-end tests of `telemetry-manager run`:
-//! get, list (with label selectors), create, replace (with resourceVersion conflicts), apply,
-//! merge patches (also of `/status`), delete, and watches that stay open without events. Every
-//! request is logged, so tests can assert what the manager asked for.
+//! get, list (with label selectors), create, replace (with resourceVersion conflicts),
+//! server-side apply with field ownership, merge patches (also of `/status`), delete, and
+//! watches that stay open without events. Every request is logged, so tests can assert what the
+//! manager asked for.
+//!
+//! Apply keeps the field ownership of server-side apply, simplified: every leaf of an applied
+//! object (lists whole) belongs to the managers that applied it with that value; a field its
+//! last owner stops applying is removed (a Deployment's `spec.replicas` then defaults to 1); a
+//! field another manager owns with a different value is a conflict unless forced.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -19,9 +25,13 @@ pub struct FakeApi {
     pub objects: BTreeMap<String, Value>,
     /// `METHOD path?query` of every request.
     pub requests: Vec<String>,
+    /// Item paths that are answered 403 Forbidden.
+    pub forbidden: BTreeSet<String>,
     version: u64,
     /// (item path, watch event) of every change, for open watches.
     events: tokio::sync::broadcast::Sender<(String, Value)>,
+    /// Field managers by item path.
+    owners: BTreeMap<String, BTreeMap<String, FieldManager>>,
 }
 
 impl Default for FakeApi {
@@ -29,10 +39,86 @@ impl Default for FakeApi {
         FakeApi {
             objects: BTreeMap::new(),
             requests: Vec::new(),
+            forbidden: BTreeSet::new(),
             version: 0,
             events: tokio::sync::broadcast::channel(1024).0,
+            owners: BTreeMap::new(),
         }
     }
+}
+
+/// The fields one manager owns in one object, and how it wrote them last.
+#[derive(Clone, Debug)]
+struct FieldManager {
+    operation: &'static str,
+    fields: BTreeSet<Vec<String>>,
+}
+
+/// Fields that identify an object; server-side apply does not track their ownership.
+fn identifying(field: &[String]) -> bool {
+    matches!(
+        field.iter().map(String::as_str).collect::<Vec<_>>()[..],
+        ["apiVersion"] | ["kind"] | ["metadata", "name"] | ["metadata", "namespace"]
+    )
+}
+
+/// The leaves of an object (objects are walked, everything else is a leaf).
+fn leaves(value: &Value, prefix: &mut Vec<String>, out: &mut BTreeSet<Vec<String>>) {
+    match value {
+        Value::Object(map) if !map.is_empty() => {
+            for (key, child) in map {
+                prefix.push(key.clone());
+                leaves(child, prefix, out);
+                prefix.pop();
+            }
+        }
+        _ if !prefix.is_empty() && !identifying(prefix) => {
+            out.insert(prefix.clone());
+        }
+        _ => {}
+    }
+}
+
+fn value_at<'a>(value: &'a Value, field: &[String]) -> Option<&'a Value> {
+    field.iter().try_fold(value, |v, key| v.get(key))
+}
+
+fn remove_at(value: &mut Value, field: &[String]) {
+    let Some((last, parents)) = field.split_last() else {
+        return;
+    };
+    let mut cursor = value;
+    for key in parents {
+        match cursor.get_mut(key) {
+            Some(next) => cursor = next,
+            None => return,
+        }
+    }
+    if let Some(map) = cursor.as_object_mut() {
+        map.remove(last);
+    }
+}
+
+fn managed_fields(managers: &BTreeMap<String, FieldManager>, api_version: &Value) -> Value {
+    let entries: Vec<Value> = managers
+        .iter()
+        .map(|(name, manager)| {
+            let mut tree = json!({});
+            for field in &manager.fields {
+                let mut cursor = &mut tree;
+                for key in field {
+                    cursor = cursor
+                        .as_object_mut()
+                        .unwrap()
+                        .entry(format!("f:{key}"))
+                        .or_insert(json!({}));
+                }
+            }
+            json!({"manager": name, "operation": manager.operation, "apiVersion": api_version,
+                   "fieldsType": "FieldsV1", "fieldsV1": tree})
+        })
+        .collect();
+    Value::Array(entries)
 }
 
 pub type Shared = Arc<Mutex<FakeApi>>;
@@ -62,7 +148,91 @@ impl FakeApi {
         self.remove(path);
     }
 
+    /// Change one field as a controller does with an update (the autoscaler through the scale
+    /// subresource): `manager` becomes its only owner.
+    pub fn update_for_test(&mut self, path: &str, field: &[&str], value: Value, manager: &str) {
+        let field: Vec<String> = field.iter().map(|k| k.to_string()).collect();
+        let mut object = self.objects[path].clone();
+        let (last, parents) = field.split_last().unwrap();
+        let mut cursor = &mut object;
+        for key in parents {
+            cursor = &mut cursor[key];
+        }
+        cursor[last] = value;
+        let managers = self.owners.entry(path.to_string()).or_default();
+        for owner in managers.values_mut() {
+            owner.fields.remove(&field);
+        }
+        managers
+            .entry(manager.to_string())
+            .or_insert(FieldManager {
+                operation: "Update",
+                fields: BTreeSet::new(),
+            })
+            .fields
+            .insert(field);
+        managers.retain(|_, m| !m.fields.is_empty());
+        object["metadata"]["managedFields"] = managed_fields(managers, &object["apiVersion"]);
+        self.insert(path, object);
+    }
+
+    /// The object after `manager` applied `applied`, and the new ownership; a conflict names
+    /// the fields. Nothing is stored.
+    fn apply(
+        &self,
+        path: &str,
+        applied: &Value,
+        manager: &str,
+        force: bool,
+    ) -> Result<(Value, BTreeMap<String, FieldManager>), String> {
+        let mut object = self.objects.get(path).cloned().unwrap_or(json!({}));
+        let mut managers = self.owners.get(path).cloned().unwrap_or_default();
+        let mut fields = BTreeSet::new();
+        leaves(applied, &mut Vec::new(), &mut fields);
+        let mut conflicts = Vec::new();
+        for (name, owner) in &managers {
+            for field in owner.fields.intersection(&fields) {
+                if name != manager && value_at(&object, field) != value_at(applied, field) {
+                    conflicts.push((name.clone(), field.clone()));
+                }
+            }
+        }
+        if !conflicts.is_empty() && !force {
+            return Err(format!("Apply failed with conflicts: {conflicts:?}"));
+        }
+        for (name, field) in conflicts {
+            managers.get_mut(&name).unwrap().fields.remove(&field);
+        }
+        let previous = managers
+            .get(manager)
+            .map(|m| m.fields.clone())
+            .unwrap_or_default();
+        for field in previous.difference(&fields) {
+            let kept = managers
+                .iter()
+                .any(|(name, owner)| name != manager && owner.fields.contains(field));
+            if !kept {
+                remove_at(&mut object, field);
+            }
+        }
+        merge(&mut object, applied);
+        managers.insert(
+            manager.to_string(),
+            FieldManager {
+                operation: "Apply",
+                fields,
+            },
+        );
+        managers.retain(|_, m| !m.fields.is_empty());
+        if path.contains("/deployments/") && object["spec"].get("replicas").is_none() {
+            object["spec"]["replicas"] = json!(1);
+        }
+        object["metadata"]["managedFields"] = managed_fields(&managers, &object["apiVersion"]);
+        Ok((object, managers))
+    }
+
     fn remove(&mut self, path: &str) -> Option<Value> {
+        self.owners.remove(path);
         let object = self.objects.remove(path)?;
         let _ = self.events.send((
             path.to_string(),
@@ -108,6 +278,10 @@ fn matches_labels(object: &Value, selector: Option<&str>) -> bool {
 async fn handle(State(api): State<Shared>, request: Request) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().trim_end_matches('/').to_string();
+    let server_side_apply = request
+        .headers()
+        .get("content-type")
+        .is_some_and(|t| t == "application/apply-patch+yaml");
     let query: BTreeMap<String, String> = request
         .uri()
         .query()
@@ -170,6 +344,9 @@ async fn handle(State(api): State<Shared>, request: Request) -> Response {
         None => (path.clone(), false),
     };
     let mut state = api.lock().unwrap();
+    if state.forbidden.contains(&item_path) {
+        return status(StatusCode::FORBIDDEN, "Forbidden");
+    }
     match method {
         Method::GET => {
             if let Some(object) = state.objects.get(&path) {
@@ -234,11 +411,21 @@ async fn handle(State(api): State<Shared>, request: Request) -> Response {
             let patch: Value = serde_json::from_slice(&body).unwrap_or_default();
             let existing = state.objects.get(&item_path).cloned();
             let updated = match (existing, subresource) {
+                (_, false) if server_side_apply => {
+                    let manager = query.get("fieldManager").map_or("", String::as_str);
+                    let force = query.get("force").map(String::as_str) == Some("true");
+                    match state.apply(&item_path, &patch, manager, force) {
+                        Ok((object, managers)) => {
+                            state.owners.insert(item_path.clone(), managers);
+                            object
+                        }
+                        Err(_) => return status(StatusCode::CONFLICT, "Conflict"),
+                    }
+                }
                 (Some(mut current), _) => {
                     merge(&mut current, &patch);
                     current
                 }
-                (None, false) if query.contains_key("fieldManager") => patch,
                 (None, _) => return status(StatusCode::NOT_FOUND, "NotFound"),
             };
             // Like the API server, a patch that changes nothing is not persisted: no new
