@@ -23,6 +23,13 @@ const CHART: &str = "charts/telemetry-manager";
 const NAMESPACE: &str = "kyma-system";
 
 fn helm(command: &str, values: &Value) -> Value {
+    helm_result(command, values).unwrap_or_else(|stderr| {
+        panic!("helm {command} failed (pip install helm-python-sdk):\n{stderr}")
+    })
+}
+
+/// The Helm engine's output, or its error text.
+fn helm_result(command: &str, values: &Value) -> Result<Value, String> {
     let mut child = Command::new("python3")
         .args(["tests/chart/helm.py", command, CHART, NAMESPACE])
         .stdin(Stdio::piped())
@@ -37,12 +44,10 @@ fn helm(command: &str, values: &Value) -> Value {
         .write_all(values.to_string().as_bytes())
         .unwrap();
     let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "helm {command} failed (pip install helm-python-sdk):\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+    }
+    Ok(serde_json::from_slice(&output.stdout).unwrap())
 }
 
 /// The rendered objects, by template, in template order.
@@ -173,20 +178,7 @@ fn the_manager_runs_locked_down_with_probes_and_a_drain_delay() {
     );
     let args = container.args.clone().unwrap();
     assert!(args.contains(&"--cert-mode=self".to_string()), "{args:?}");
-
-    // Every flag the chart passes exists in the binary.
-    let help = Command::new(env!("CARGO_BIN_EXE_telemetry-manager"))
-        .args(["run", "--help"])
-        .output()
-        .unwrap();
-    let help = String::from_utf8(help.stdout).unwrap();
-    for flag in args
-        .iter()
-        .filter_map(|a| a.split('=').next())
-        .filter(|a| a.starts_with("--"))
-    {
-        assert!(help.contains(flag), "{flag} is not a flag of `run`");
-    }
+    every_flag_is_a_flag_of_run(&args);
     let pdb: PodDisruptionBudget = find(&objects, "PodDisruptionBudget", "telemetry-manager");
     assert!(pdb.spec.unwrap().max_unavailable.is_some());
     let service: Service = find(&objects, "Service", "telemetry-manager-webhook");
@@ -197,6 +189,84 @@ fn the_manager_runs_locked_down_with_probes_and_a_drain_delay() {
             443,
             Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(9443))
         )
+    );
+}
+
+/// Every flag the chart passes exists in the binary.
+fn every_flag_is_a_flag_of_run(args: &[String]) {
+    let help = Command::new(env!("CARGO_BIN_EXE_telemetry-manager"))
+        .args(["run", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    for flag in args
+        .iter()
+        .filter_map(|a| a.split('=').next())
+        .filter(|a| a.starts_with("--"))
+    {
+        let listed = help
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .any(|word| word == flag);
+        assert!(listed, "{flag} is not a flag of `run`");
+    }
+}
+
+fn manager_args(values: &Value) -> Vec<String> {
+    let deployment: Deployment = find(&objects(values), "Deployment", "telemetry-manager");
+    deployment.spec.unwrap().template.spec.unwrap().containers[0]
+        .args
+        .clone()
+        .unwrap()
+}
+
+#[test]
+fn gateway_enrichment_and_autoscaling_values_become_flags() {
+    let defaults = manager_args(&json!({}));
+    assert!(
+        !defaults
+            .iter()
+            .any(|a| a.starts_with("--extract-pod-label") || a.starts_with("--gateway-autoscaling")),
+        "off by default: {defaults:?}"
+    );
+    let args = manager_args(&json!({"gateway": {
+        "replicas": 3,
+        "extractPodLabels": ["team", "app.kubernetes.io/*"],
+        "autoscaling": {"maxReplicas": 8, "cpuUtilization": 60}
+    }}));
+    for flag in [
+        "--gateway-replicas=3",
+        "--extract-pod-label=team",
+        "--extract-pod-label=app.kubernetes.io/*",
+        "--gateway-autoscaling-max=8",
+        "--gateway-autoscaling-cpu=60",
+    ] {
+        assert!(args.contains(&flag.to_string()), "{flag} in {args:?}");
+    }
+    every_flag_is_a_flag_of_run(&args);
+    // The binary takes what the chart renders.
+    let output = Command::new(env!("CARGO_BIN_EXE_telemetry-manager"))
+        .args(["render", "-f", "examples/valid-grpc.yaml"])
+        .args(args.iter().filter(|a| {
+            ["--extract-pod-label", "--gateway-"]
+                .iter()
+                .any(|prefix| a.starts_with(prefix))
+        }))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let error = helm_result(
+        "render",
+        &json!({"gateway": {"replicas": 3, "autoscaling": {"maxReplicas": 2}}}),
+    )
+    .unwrap_err();
+    assert!(
+        error.contains("gateway.autoscaling.maxReplicas must be at least gateway.replicas"),
+        "{error}"
     );
 }
 
@@ -311,7 +381,37 @@ fn rbac_is_least_privilege() {
     }
     let role: Role = find(&objects, "Role", "telemetry-manager");
     assert_eq!(role.metadata.namespace.as_deref(), Some(NAMESPACE));
-    assert!(rules(&role.rules.unwrap(), "deployments").contains(&"patch".to_string()));
+    let role_rules = role.rules.unwrap();
+    assert!(rules(&role_rules, "deployments").contains(&"patch".to_string()));
+    let mut autoscaler_verbs = rules(&role_rules, "horizontalpodautoscalers");
+    autoscaler_verbs.sort();
+    assert_eq!(
+        autoscaler_verbs,
+        vec!["create", "delete", "get", "list", "patch", "watch"],
+        "the gateway's autoscaler, in its namespace only"
+    );
+}
+
+/// The cluster UID comes from one namespace: the rule that exists for it names kube-system and
+/// only allows reading it.
+#[test]
+fn the_cluster_uid_rule_reads_only_kube_system() {
+    let cluster: ClusterRole = find(&objects(&json!({})), "ClusterRole", "telemetry-manager");
+    let named: Vec<_> = cluster
+        .rules
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.resources.iter().flatten().any(|x| x == "namespaces"))
+        .filter(|r| r.resource_names.is_some())
+        .collect();
+    assert_eq!(named.len(), 1, "{named:?}");
+    assert_eq!(named[0].api_groups, Some(vec![String::new()]));
+    assert_eq!(named[0].resources, Some(vec!["namespaces".to_string()]));
+    assert_eq!(
+        named[0].resource_names,
+        Some(vec!["kube-system".to_string()])
+    );
+    assert_eq!(named[0].verbs, vec!["get"]);
 }
 
 #[test]
@@ -374,6 +474,26 @@ fn lint_has_no_errors_and_bad_values_are_rejected() {
         (json!({"secretRefPolicy": "maybe"}), "/secretRefPolicy"),
         (json!({"maxPipelines": -1}), "/maxPipelines"),
         (json!({"gateway": {"replica": 3}}), "/gateway"),
+        (
+            json!({"gateway": {"extractPodLabels": ["team name"]}}),
+            "/gateway/extractPodLabels/0",
+        ),
+        (
+            json!({"gateway": {"extractPodLabels": "team"}}),
+            "/gateway/extractPodLabels",
+        ),
+        (
+            json!({"gateway": {"autoscaling": {"maxReplicas": -1}}}),
+            "/gateway/autoscaling/maxReplicas",
+        ),
+        (
+            json!({"gateway": {"autoscaling": {"cpuUtilization": 0}}}),
+            "/gateway/autoscaling/cpuUtilization",
+        ),
+        (
+            json!({"gateway": {"autoscaling": {"max": 3}}}),
+            "/gateway/autoscaling",
+        ),
         (json!({"unknownValue": true}), ""),
     ] {
         let result = helm("validate", &bad);
@@ -383,6 +503,11 @@ fn lint_has_no_errors_and_bad_values_are_rejected() {
         assert!(error.contains(field), "{error}");
     }
     assert!(helm("validate", &json!({"replicas": 3}))["error"].is_null());
+    let enriched = json!({"gateway": {
+        "extractPodLabels": ["team", "app.kubernetes.io/*", "*"],
+        "autoscaling": {"maxReplicas": 5, "cpuUtilization": 80}
+    }});
+    assert!(helm("validate", &enriched)["error"].is_null());
 }
 
 #[test]
