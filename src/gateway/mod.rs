@@ -54,6 +54,7 @@ pub struct GatewaySettings {
     /// The manager's namespace, whose pods may scrape the gateway.
     pub manager_namespace: String,
     pub collector_image: String,
+    /// Replicas of the Deployment; with autoscaling, the fewest the autoscaler may run.
     pub replicas: i32,
     pub cluster_name: Option<String>,
     pub priority_class_name: Option<String>,

@@ -183,7 +183,7 @@ fn api_for<K: kube::Resource<DynamicType = ()>>(
 
 /// The live replica count when this manager owns it by apply (and would reset it by dropping
 /// it); `None` when the field is already shared or owned by others.
-pub fn replicas_to_hand_over(current: &DynamicObject) -> Option<i64> {
+fn replicas_to_hand_over(current: &DynamicObject) -> Option<i64> {
     let owns = current
         .metadata
         .managed_fields

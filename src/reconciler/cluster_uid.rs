@@ -20,7 +20,7 @@ pub enum ClusterUid {
 }
 
 /// What a read of the namespace says about the cluster UID.
-pub fn after_read(read: Result<Namespace, kube::Error>) -> ClusterUid {
+fn after_read(read: Result<Namespace, kube::Error>) -> ClusterUid {
     match read {
         Ok(namespace) => namespace
             .metadata
