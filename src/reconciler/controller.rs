@@ -218,10 +218,8 @@ pub async fn run(inputs: ControllerInputs, shutdown: CancellationToken) {
         shutdown.clone(),
         "gateway Deployment",
     ));
-    // The autoscaler writes its status every few seconds: a deletion is repaired by a normal
-    // pass, an edit of its spec by the next resync.
     tokio::spawn(notify_on(
-        owned::<HorizontalPodAutoscaler>(&client, &target),
+        autoscaler_changes(&client, &target),
         changed.clone(),
         shutdown.clone(),
         "gateway HorizontalPodAutoscaler",
@@ -452,6 +450,45 @@ where
     .boxed()
 }
 
+/// Deletions and spec changes of the gateway's autoscaler, which a normal pass repairs; not the
+/// status it writes at every sync, which would run a pass every few seconds.
+fn autoscaler_changes(
+    client: &kube::Client,
+    namespace: &str,
+) -> futures::stream::BoxStream<'static, Result<(), watcher::Error>> {
+    let mut specs = BTreeMap::new();
+    watcher(
+        Api::<HorizontalPodAutoscaler>::namespaced(client.clone(), namespace),
+        gateway_selector(),
+    )
+    .default_backoff()
+    .filter_map(move |event| {
+        futures::future::ready(match event {
+            Ok(event) => autoscaler_event_matters(&mut specs, &event).then_some(Ok(())),
+            Err(err) => Some(Err(err)),
+        })
+    })
+    .boxed()
+}
+
+/// Whether an autoscaler event asks for a pass; `specs` holds the last spec seen per name.
+fn autoscaler_event_matters(
+    specs: &mut BTreeMap<String, String>,
+    event: &watcher::Event<HorizontalPodAutoscaler>,
+) -> bool {
+    match event {
+        watcher::Event::Apply(autoscaler) | watcher::Event::InitApply(autoscaler) => {
+            let spec = serde_json::to_string(&autoscaler.spec).unwrap_or_default();
+            specs.insert(autoscaler.name_any(), spec.clone()) != Some(spec)
+        }
+        watcher::Event::Delete(autoscaler) => {
+            specs.remove(&autoscaler.name_any());
+            true
+        }
+        watcher::Event::Init | watcher::Event::InitDone => false,
+    }
+}
+
 fn gateway_selector() -> watcher::Config {
     watcher::Config::default().labels(&format!("app.kubernetes.io/name={}", gateway::NAME))
 }
@@ -563,6 +600,38 @@ mod tests {
             secret.port, None,
             "a Secret's value is not read for metrics matching"
         );
+    }
+
+    #[test]
+    fn only_deletions_and_spec_changes_of_the_autoscaler_run_a_pass() {
+        let autoscaler = |max: i32, current: i32| -> HorizontalPodAutoscaler {
+            serde_json::from_value(json!({
+                "metadata": {"name": "telemetry-trace-gateway"},
+                "spec": {"maxReplicas": max, "scaleTargetRef": {"kind": "Deployment", "name": "telemetry-trace-gateway"}},
+                "status": {"currentReplicas": current, "desiredReplicas": current}
+            }))
+            .unwrap()
+        };
+        let mut specs = BTreeMap::new();
+        let table = [
+            (watcher::Event::Init, false),
+            (watcher::Event::InitApply(autoscaler(4, 2)), true),
+            (watcher::Event::InitDone, false),
+            (watcher::Event::Apply(autoscaler(4, 3)), false),
+            (watcher::Event::Apply(autoscaler(4, 2)), false),
+            (watcher::Event::Apply(autoscaler(9, 2)), true),
+            // A restarted watch lists the same autoscaler again.
+            (watcher::Event::InitApply(autoscaler(9, 4)), false),
+            (watcher::Event::Delete(autoscaler(9, 4)), true),
+            (watcher::Event::Apply(autoscaler(9, 0)), true),
+        ];
+        for (step, (event, expected)) in table.into_iter().enumerate() {
+            assert_eq!(
+                autoscaler_event_matters(&mut specs, &event),
+                expected,
+                "step {step}"
+            );
+        }
     }
 
     #[test]
