@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use telemetry_manager::api::Reason;
 use telemetry_manager::flow::{self, ExporterRef, FlowVerdict, FlowWindow, PodMetrics};
 
 const FIXTURES: &str = "tests/fixtures/otelcol-span-metrics";
@@ -327,15 +328,21 @@ fn recovery_is_seen_once_the_failures_leave_the_window() {
 fn conditions_follow_spec_reasons() {
     let verdict = FlowVerdict::Healthy;
     let c = flow::flow_condition(true, Ok(&verdict), WINDOW);
-    assert_eq!((c.status, c.reason), ("True", "FlowHealthy"));
+    assert_eq!((c.status, c.reason), ("True", Reason::FlowHealthy));
     let c = flow::flow_condition(false, Ok(&verdict), WINDOW);
-    assert_eq!((c.status, c.reason), ("False", "ConfigurationNotGenerated"));
+    assert_eq!(
+        (c.status, c.reason),
+        ("False", Reason::ConfigurationNotGenerated)
+    );
     let c = flow::flow_condition(
         true,
         Err("scraping 10.0.0.5:8888 timed out after 3s"),
         WINDOW,
     );
-    assert_eq!((c.status, c.reason), ("Unknown", "GatewayProbingFailed"));
+    assert_eq!(
+        (c.status, c.reason),
+        ("Unknown", Reason::GatewayProbingFailed)
+    );
     assert!(
         c.message
             .ends_with("scraping 10.0.0.5:8888 timed out after 3s")
@@ -343,29 +350,29 @@ fn conditions_follow_spec_reasons() {
     for (verdict, reason) in [
         (
             FlowVerdict::AllDataDropped { dropped: 5.0 },
-            "GatewayAllTelemetryDataDropped",
+            Reason::GatewayAllTelemetryDataDropped,
         ),
         (
             FlowVerdict::SomeDataDropped {
                 dropped: 5.0,
                 sent: 1.0,
             },
-            "GatewaySomeTelemetryDataDropped",
+            Reason::GatewaySomeTelemetryDataDropped,
         ),
         (
             FlowVerdict::Throttling { refused: 5.0 },
-            "GatewayThrottling",
+            Reason::GatewayThrottling,
         ),
         (
             FlowVerdict::ExportStalled {
                 queued: 5.0,
                 failing: Some("HTTP 503".into()),
             },
-            "GatewayExportStalled",
+            Reason::GatewayExportStalled,
         ),
         (
             FlowVerdict::BufferFillingUp { percent: 90.0 },
-            "GatewayBufferFillingUp",
+            Reason::GatewayBufferFillingUp,
         ),
     ] {
         let c = flow::flow_condition(true, Ok(&verdict), WINDOW);

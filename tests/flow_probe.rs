@@ -12,6 +12,7 @@ use axum::routing::get;
 use http::{Method, Request, Response};
 use kube::client::Body;
 use serde_json::json;
+use telemetry_manager::api::Reason;
 use telemetry_manager::flow::scrape::{self, ScrapeLimits, Target};
 use telemetry_manager::flow::{ExporterRef, FlowMonitor};
 
@@ -88,13 +89,13 @@ async fn status_follows_a_failing_and_recovering_backend_within_the_spec_targets
         reasons.push(monitor.condition(&backend(), true).unwrap().reason);
     }
     assert!(
-        reasons[1..8].iter().all(|r| *r == "FlowHealthy"),
+        reasons[1..8].iter().all(|r| *r == Reason::FlowHealthy),
         "{reasons:?}"
     );
     // The backend starts rejecting between probes 7 and 8: reported within 60 s.
     let failing = reasons[8..]
         .iter()
-        .position(|r| *r == "GatewayAllTelemetryDataDropped")
+        .position(|r| *r == Reason::GatewayAllTelemetryDataDropped)
         .unwrap();
     let seconds_to_flip = (failing as u64 + 1) * POLL.as_secs();
     assert!(
@@ -104,13 +105,13 @@ async fn status_follows_a_failing_and_recovering_backend_within_the_spec_targets
     assert!(
         reasons[8..8 + failing]
             .iter()
-            .all(|r| *r == "GatewaySomeTelemetryDataDropped"),
+            .all(|r| *r == Reason::GatewaySomeTelemetryDataDropped),
         "{reasons:?}"
     );
     // It recovers between probes 15 and 16: back to healthy within 90 s.
     let recovered = reasons[16..]
         .iter()
-        .position(|r| *r == "FlowHealthy")
+        .position(|r| *r == Reason::FlowHealthy)
         .unwrap();
     let seconds_to_recover = (recovered as u64 + 1) * POLL.as_secs();
     assert!(
@@ -147,7 +148,7 @@ async fn an_unreachable_backend_is_an_export_stall_within_60_seconds() {
     }
     let stalled = reasons[6..]
         .iter()
-        .position(|r| *r == "GatewayExportStalled")
+        .position(|r| *r == Reason::GatewayExportStalled)
         .unwrap();
     assert!((stalled as u64 + 1) * 15 <= 60, "{reasons:?}");
 }
@@ -187,13 +188,13 @@ async fn scrape_failures_make_the_flow_unknown_with_the_error() {
     let condition = monitor.condition(&backend(), true).unwrap();
     assert_eq!(
         (condition.status, condition.reason),
-        ("Unknown", "GatewayProbingFailed")
+        ("Unknown", Reason::GatewayProbingFailed)
     );
     assert!(condition.message.ends_with(&error));
     // ConfigurationGenerated=False wins over everything.
     assert_eq!(
         monitor.condition(&backend(), false).unwrap().reason,
-        "ConfigurationNotGenerated"
+        Reason::ConfigurationNotGenerated
     );
 
     let huge = "x".repeat(64 * 1024);

@@ -12,6 +12,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::Api;
 use kube::client::Body;
 use serde_json::{Value, json};
+use telemetry_manager::api::Reason;
 use telemetry_manager::api::v1beta1::TracePipeline;
 use telemetry_manager::reconciler::leader::{self, LeaseAction, LeaseSettings};
 use telemetry_manager::reconciler::status::ConditionValue;
@@ -135,7 +136,7 @@ async fn status_is_written_only_when_it_changed() {
     let value = ConditionValue {
         type_: "ConfigurationGenerated",
         status: "True",
-        reason: "GatewayConfigured",
+        reason: Reason::GatewayConfigured,
         message: "ok".into(),
     };
     let now: Time = serde_json::from_value(json!("2026-11-24T12:00:00Z")).unwrap();

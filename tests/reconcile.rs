@@ -7,6 +7,7 @@ use common::mock_api::{self, ApiHandle, ok};
 use http::{Method, Response};
 use kube::client::Body;
 use serde_json::{Value, json};
+use telemetry_manager::api::Reason;
 use telemetry_manager::api::v1beta1::TracePipeline;
 use telemetry_manager::gateway::{self, Autoscaling, GatewaySettings};
 use telemetry_manager::reconciler::apply::ApplyMode;
@@ -168,7 +169,10 @@ async fn the_first_pipeline_creates_the_gateway() {
     let applied = first_pass(&mut handle).await;
     let outcome = task.await.unwrap().unwrap();
     assert_eq!(outcome.applied.written.len(), 10);
-    assert_eq!(outcome.configuration["backend"].reason, "GatewayConfigured");
+    assert_eq!(
+        outcome.configuration["backend"].reason,
+        Reason::GatewayConfigured
+    );
     let (_, deployment) = &applied[5];
     assert_eq!(deployment["kind"], "Deployment");
     assert_eq!(
@@ -273,7 +277,10 @@ async fn the_last_pipeline_becoming_invalid_deletes_the_gateway() {
         ));
     }
     let outcome = task.await.unwrap().unwrap();
-    assert_eq!(outcome.configuration["backend"].reason, "EndpointInvalid");
+    assert_eq!(
+        outcome.configuration["backend"].reason,
+        Reason::EndpointInvalid
+    );
     assert_eq!(outcome.applied.deleted.len(), 11);
 }
 
@@ -298,7 +305,10 @@ async fn an_api_error_keeps_the_gateway_and_reports_validation_failed() {
     );
     let outcome = task.await.unwrap().unwrap();
     assert!(outcome.lookup_failed);
-    assert_eq!(outcome.configuration["backend"].reason, "ValidationFailed");
+    assert_eq!(
+        outcome.configuration["backend"].reason,
+        Reason::ValidationFailed
+    );
     assert!(
         outcome.configuration["backend"]
             .message
@@ -329,8 +339,14 @@ async fn the_sixth_pipeline_waits_for_a_slot() {
     let (task, mut handle) = run(pipelines);
     first_pass(&mut handle).await;
     let outcome = task.await.unwrap().unwrap();
-    assert_eq!(outcome.configuration["p6"].reason, "MaxPipelinesExceeded");
-    assert!((1..=5).all(|i| outcome.configuration[&format!("p{i}")].reason == "GatewayConfigured"));
+    assert_eq!(
+        outcome.configuration["p6"].reason,
+        Reason::MaxPipelinesExceeded
+    );
+    assert!(
+        (1..=5)
+            .all(|i| outcome.configuration[&format!("p{i}")].reason == Reason::GatewayConfigured)
+    );
 }
 
 #[tokio::test]

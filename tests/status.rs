@@ -5,6 +5,7 @@ use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use serde_json::json;
+use telemetry_manager::api::Reason;
 use telemetry_manager::reconciler::status::{self, ConditionValue, SlotCandidate};
 use telemetry_manager::validation::{
     Cause, FieldError, FieldErrorKind, Report, Warning, WarningKind,
@@ -54,18 +55,21 @@ fn error(cause: Cause) -> Report {
 #[test]
 fn configuration_generated_reasons() {
     let ok = status::configuration_generated(&Report::default(), true, 5);
-    assert_eq!((ok.status, ok.reason), ("True", "GatewayConfigured"));
+    assert_eq!((ok.status, ok.reason), ("True", Reason::GatewayConfigured));
     let over = status::configuration_generated(&Report::default(), false, 5);
     assert_eq!(
         (over.status, over.reason),
-        ("False", "MaxPipelinesExceeded")
+        ("False", Reason::MaxPipelinesExceeded)
     );
     for (cause, reason) in [
-        (Cause::SecretMissing, "ReferencedSecretMissing"),
-        (Cause::EndpointInvalid, "EndpointInvalid"),
-        (Cause::TlsCertificateExpired, "TLSCertificateExpired"),
-        (Cause::TlsConfigurationInvalid, "TLSConfigurationInvalid"),
-        (Cause::Lookup, "ValidationFailed"),
+        (Cause::SecretMissing, Reason::ReferencedSecretMissing),
+        (Cause::EndpointInvalid, Reason::EndpointInvalid),
+        (Cause::TlsCertificateExpired, Reason::TLSCertificateExpired),
+        (
+            Cause::TlsConfigurationInvalid,
+            Reason::TLSConfigurationInvalid,
+        ),
+        (Cause::Lookup, Reason::ValidationFailed),
     ] {
         let c = status::configuration_generated(&error(cause), true, 5);
         assert_eq!((c.status, c.reason), ("False", reason), "{cause:?}");
@@ -84,7 +88,7 @@ fn configuration_generated_reasons() {
     let c = status::configuration_generated(&expiring, true, 5);
     assert_eq!(
         (c.status, c.reason),
-        ("True", "TLSCertificateAboutToExpire")
+        ("True", Reason::TLSCertificateAboutToExpire)
     );
     assert_eq!(status::certificate_expiry(&expiring), Some(1_907_193_600));
 }
@@ -119,7 +123,7 @@ fn running(name: &str) -> Pod {
 #[test]
 fn gateway_healthy_reasons_name_pod_container_and_reason() {
     let h = status::gateway_healthy(None, &[], &[]);
-    assert_eq!((h.status, h.reason), ("False", "GatewayNotReady"));
+    assert_eq!((h.status, h.reason), ("False", Reason::GatewayNotReady));
     assert_eq!(h.message, "Trace gateway Deployment does not exist");
 
     let d = deployment(2);
@@ -128,7 +132,7 @@ fn gateway_healthy_reasons_name_pod_container_and_reason() {
         &[replica_set("1", 0), replica_set("2", 2)],
         &[running("a"), running("b")],
     );
-    assert_eq!((ready.status, ready.reason), ("True", "GatewayReady"));
+    assert_eq!((ready.status, ready.reason), ("True", Reason::GatewayReady));
 
     let rolling = status::gateway_healthy(
         Some(&d),
@@ -137,7 +141,7 @@ fn gateway_healthy_reasons_name_pod_container_and_reason() {
     );
     assert_eq!(
         (rolling.status, rolling.reason),
-        ("True", "RolloutInProgress")
+        ("True", Reason::RolloutInProgress)
     );
     assert!(rolling.message.contains("1 of 2"), "{}", rolling.message);
 
@@ -147,7 +151,7 @@ fn gateway_healthy_reasons_name_pod_container_and_reason() {
         "image": "i", "imageID": "", "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 5m0s"}}}]}),
     );
     let h = status::gateway_healthy(Some(&d), &[replica_set("2", 1)], &[running("a"), crashing]);
-    assert_eq!((h.status, h.reason), ("False", "GatewayNotReady"));
+    assert_eq!((h.status, h.reason), ("False", Reason::GatewayNotReady));
     assert_eq!(
         h.message,
         "Pod gw-1 container collector is waiting: CrashLoopBackOff: back-off 5m0s"
@@ -184,12 +188,12 @@ fn gateway_healthy_reasons_name_pod_container_and_reason() {
     let h = status::gateway_healthy(Some(&d), &[replica_set("2", 0)], &[pulling]);
     assert_eq!(
         (h.status, h.reason),
-        ("True", "RolloutInProgress"),
+        ("True", Reason::RolloutInProgress),
         "starting pods are not an error"
     );
 
     let h = status::gateway_healthy(Some(&d), &[], &[]);
-    assert_eq!((h.status, h.reason), ("False", "GatewayNotReady"));
+    assert_eq!((h.status, h.reason), ("False", Reason::GatewayNotReady));
 }
 
 fn time(text: &str) -> Time {
@@ -198,7 +202,7 @@ fn time(text: &str) -> Time {
 
 #[test]
 fn conditions_change_their_transition_time_only_on_a_flip() {
-    let value = |status: &'static str, reason: &'static str, message: &str| ConditionValue {
+    let value = |status: &'static str, reason: Reason, message: &str| ConditionValue {
         type_: status::CONFIGURATION_GENERATED,
         status,
         reason,
@@ -206,7 +210,7 @@ fn conditions_change_their_transition_time_only_on_a_flip() {
     };
     let first = status::set_condition(
         &[],
-        &value("True", "GatewayConfigured", "ok"),
+        &value("True", Reason::GatewayConfigured, "ok"),
         Some(1),
         time("2026-11-24T10:00:00Z"),
     );
@@ -216,7 +220,7 @@ fn conditions_change_their_transition_time_only_on_a_flip() {
     // Same content later: identical, so nothing is written.
     let again = status::set_condition(
         &first,
-        &value("True", "GatewayConfigured", "ok"),
+        &value("True", Reason::GatewayConfigured, "ok"),
         Some(1),
         time("2026-11-24T11:00:00Z"),
     );
@@ -225,7 +229,7 @@ fn conditions_change_their_transition_time_only_on_a_flip() {
     // Same status, new reason and generation: the transition time stays.
     let reason = status::set_condition(
         &first,
-        &value("True", "TLSCertificateAboutToExpire", "soon"),
+        &value("True", Reason::TLSCertificateAboutToExpire, "soon"),
         Some(2),
         time("2026-11-24T12:00:00Z"),
     );
@@ -241,7 +245,7 @@ fn conditions_change_their_transition_time_only_on_a_flip() {
     // A flip moves it.
     let flipped = status::set_condition(
         &reason,
-        &value("False", "EndpointInvalid", "bad"),
+        &value("False", Reason::EndpointInvalid, "bad"),
         Some(3),
         time("2026-11-24T13:00:00Z"),
     );
@@ -261,7 +265,7 @@ fn conditions_change_their_transition_time_only_on_a_flip() {
     };
     let both = status::set_condition(
         std::slice::from_ref(&other),
-        &value("True", "GatewayConfigured", "ok"),
+        &value("True", Reason::GatewayConfigured, "ok"),
         Some(3),
         time("2026-11-24T14:00:00Z"),
     );

@@ -2,6 +2,7 @@
 //! versions `v1beta1` (storage) and `v1alpha1` (served, deprecated). Both versions share every type
 //! below; they differ only in the OTLP output, where `v1alpha1` lacks `compression`.
 
+mod reason;
 pub mod v1alpha1;
 pub mod v1beta1;
 
@@ -11,6 +12,8 @@ use kube::{CustomResourceExt, KubeSchema};
 use schemars::JsonSchema;
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
+
+pub use reason::Reason;
 
 pub const GROUP: &str = "telemetry.kyma-project.io";
 pub const KIND: &str = "TracePipeline";

@@ -8,6 +8,8 @@ pub mod scrape;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
+use crate::api::Reason;
+
 /// What one gateway pod's metrics say about traces, summed per exporter.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PodMetrics {
@@ -375,7 +377,7 @@ impl FlowMonitor {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FlowCondition {
     pub status: &'static str,
-    pub reason: &'static str,
+    pub reason: Reason,
     pub message: String,
 }
 
@@ -394,7 +396,7 @@ pub fn flow_condition(
     };
     if !configuration_generated {
         return failed(
-            "ConfigurationNotGenerated",
+            Reason::ConfigurationNotGenerated,
             "No spans flow: the pipeline is not part of the gateway configuration; see condition ConfigurationGenerated".into(),
         );
     }
@@ -403,32 +405,32 @@ pub fn flow_condition(
         Err(error) => {
             return FlowCondition {
                 status: "Unknown",
-                reason: "GatewayProbingFailed",
+                reason: Reason::GatewayProbingFailed,
                 message: format!("Could not read the trace gateway's metrics: {error}"),
             };
         }
     };
     match verdict {
         FlowVerdict::AllDataDropped { dropped } => failed(
-            "GatewayAllTelemetryDataDropped",
+            Reason::GatewayAllTelemetryDataDropped,
             format!(
                 "Backend is not reachable or rejects spans: all spans are dropped ({dropped:.0} in the last {seconds}s). Check the backend, the pipeline's endpoint and credentials, and the gateway logs"
             ),
         ),
         FlowVerdict::SomeDataDropped { dropped, sent } => failed(
-            "GatewaySomeTelemetryDataDropped",
+            Reason::GatewaySomeTelemetryDataDropped,
             format!(
                 "Backend rejects some spans or cannot keep up: {dropped:.0} dropped and {sent:.0} sent in the last {seconds}s. Check the backend's health and limits, or scale the gateway"
             ),
         ),
         FlowVerdict::Throttling { refused } => failed(
-            "GatewayThrottling",
+            Reason::GatewayThrottling,
             format!(
                 "Trace gateway refuses spans because it is at its memory limit ({refused:.0} refused in the last {seconds}s). Reduce the span volume or scale the gateway out"
             ),
         ),
         FlowVerdict::ExportStalled { queued, failing } => failed(
-            "GatewayExportStalled",
+            Reason::GatewayExportStalled,
             format!(
                 "No span was delivered in the last {seconds}s while {queued:.0} batches wait in the export queue{}: the backend is unreachable or failing with retryable errors, and spans will be dropped once retries give up. Check the backend and the network path to it",
                 failing
@@ -438,14 +440,14 @@ pub fn flow_condition(
             ),
         ),
         FlowVerdict::BufferFillingUp { percent } => failed(
-            "GatewayBufferFillingUp",
+            Reason::GatewayBufferFillingUp,
             format!(
                 "Export queue is {percent:.0}% full: the backend is slow or the gateway is overloaded. Check the backend's capacity or scale the gateway out"
             ),
         ),
         FlowVerdict::Healthy => FlowCondition {
             status: "True",
-            reason: "FlowHealthy",
+            reason: Reason::FlowHealthy,
             message: "No problems detected in the telemetry flow".into(),
         },
     }

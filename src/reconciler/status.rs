@@ -8,6 +8,7 @@ use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
+use crate::api::Reason;
 use crate::validation::{Cause, Report, WarningKind};
 
 pub const CONFIGURATION_GENERATED: &str = "ConfigurationGenerated";
@@ -19,7 +20,7 @@ pub const TELEMETRY_FLOW_HEALTHY: &str = "TelemetryFlowHealthy";
 pub struct ConditionValue {
     pub type_: &'static str,
     pub status: &'static str,
-    pub reason: &'static str,
+    pub reason: Reason,
     pub message: String,
 }
 
@@ -56,16 +57,16 @@ pub fn configuration_generated(
     };
     if let Some(error) = report.errors.first() {
         let reason = match error.cause {
-            Cause::SecretMissing => "ReferencedSecretMissing",
-            Cause::EndpointInvalid => "EndpointInvalid",
-            Cause::TlsCertificateExpired => "TLSCertificateExpired",
-            Cause::TlsConfigurationInvalid => "TLSConfigurationInvalid",
+            Cause::SecretMissing => Reason::ReferencedSecretMissing,
+            Cause::EndpointInvalid => Reason::EndpointInvalid,
+            Cause::TlsCertificateExpired => Reason::TLSCertificateExpired,
+            Cause::TlsConfigurationInvalid => Reason::TLSConfigurationInvalid,
             // The reference has no finer reason for the rest; the message names the problem.
             Cause::Lookup
             | Cause::Schema
             | Cause::NameCollision
             | Cause::SecretValueInvalid
-            | Cause::PipelineLimit => "ValidationFailed",
+            | Cause::PipelineLimit => Reason::ValidationFailed,
         };
         let message = report
             .errors
@@ -78,7 +79,7 @@ pub fn configuration_generated(
     if !has_slot {
         return value(
             "False",
-            "MaxPipelinesExceeded",
+            Reason::MaxPipelinesExceeded,
             format!(
                 "Maximum pipeline count limit exceeded: only the {max_pipelines} oldest TracePipelines are part of the gateway; delete one, or raise --max-pipelines"
             ),
@@ -89,10 +90,10 @@ pub fn configuration_generated(
         _ => None,
     });
     match expiring {
-        Some(message) => value("True", "TLSCertificateAboutToExpire", message),
+        Some(message) => value("True", Reason::TLSCertificateAboutToExpire, message),
         None => value(
             "True",
-            "GatewayConfigured",
+            Reason::GatewayConfigured,
             "TracePipeline specification is successfully applied to the configuration of the trace gateway".into(),
         ),
     }
@@ -133,7 +134,7 @@ pub fn gateway_healthy(
         reason,
         message,
     };
-    let not_ready = |message: String| value("False", "GatewayNotReady", message);
+    let not_ready = |message: String| value("False", Reason::GatewayNotReady, message);
     let Some(deployment) = deployment else {
         return not_ready("Trace gateway Deployment does not exist".into());
     };
@@ -164,13 +165,13 @@ pub fn gateway_healthy(
     if ready >= desired {
         value(
             "True",
-            "GatewayReady",
+            Reason::GatewayReady,
             "Trace gateway Deployment is ready".into(),
         )
     } else {
         value(
             "True",
-            "RolloutInProgress",
+            Reason::RolloutInProgress,
             format!(
                 "Trace gateway is being rolled out: {ready} of {desired} pods of the newest revision are ready"
             ),

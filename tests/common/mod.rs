@@ -166,3 +166,24 @@ pub async fn terminate(child: &mut std::process::Child) -> std::process::ExitSta
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// Every file of the repository but build output and version control, sorted.
+pub fn repository_files() -> Vec<std::path::PathBuf> {
+    fn walk(dir: &std::path::Path, files: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy();
+            if path.is_dir() {
+                if name != "target" && name != ".git" {
+                    walk(&path, files);
+                }
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(std::path::Path::new(env!("CARGO_MANIFEST_DIR")), &mut files);
+    files.sort();
+    files
+}
