@@ -8,6 +8,8 @@
 //! ownership describes: a second field manager applies the current count alone and shares the
 //! field; the manager then drops it, and the autoscaler takes it over with its first change.
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
@@ -92,6 +94,9 @@ fn hash(object: &Value) -> String {
 pub struct Applied {
     pub written: Vec<String>,
     pub deleted: Vec<String>,
+    /// The resourceVersion each write left, by `Kind/name`: the watch events these writes cause
+    /// carry it, which tells them apart from changes made by others.
+    pub versions: BTreeMap<String, String>,
 }
 
 /// Which objects a pass applies.
@@ -151,8 +156,12 @@ pub async fn apply(
                     .push(format!("HorizontalPodAutoscaler/{}", gateway::NAME));
             }
         }
-        api.patch(&name, &params, &Patch::Apply(&object)).await?;
-        applied.written.push(format!("{}/{name}", resource.kind));
+        let written = api.patch(&name, &params, &Patch::Apply(&object)).await?;
+        let key = format!("{}/{name}", resource.kind);
+        if let Some(version) = written.metadata.resource_version {
+            applied.versions.insert(key.clone(), version);
+        }
+        applied.written.push(key);
     }
     let desired_optional = [
         (

@@ -230,27 +230,41 @@ pub async fn run(inputs: ControllerInputs, shutdown: CancellationToken) {
         shutdown.clone(),
         "gateway pods",
     ));
-    // A change to any other gateway object is someone else's edit or deletion: re-apply all.
-    let drifted = Arc::new(Notify::new());
+    // A change to any other gateway object that this manager did not write is someone else's
+    // edit or deletion: re-apply all.
+    let (drift_sender, mut drifted) = tokio::sync::mpsc::unbounded_channel();
     for (kind, stream) in [
-        ("gateway ConfigMap", owned::<ConfigMap>(&client, &target)),
-        ("gateway Secret", owned::<Secret>(&client, &target)),
-        ("gateway Services", owned::<Service>(&client, &target)),
+        (
+            "gateway ConfigMap",
+            object_changes::<ConfigMap>(&client, &target),
+        ),
+        ("gateway Secret", object_changes::<Secret>(&client, &target)),
+        (
+            "gateway Services",
+            object_changes::<Service>(&client, &target),
+        ),
         (
             "gateway ServiceAccount",
-            owned::<ServiceAccount>(&client, &target),
+            object_changes::<ServiceAccount>(&client, &target),
         ),
         (
             "gateway NetworkPolicy",
-            owned::<NetworkPolicy>(&client, &target),
+            object_changes::<NetworkPolicy>(&client, &target),
         ),
         (
             "gateway PodDisruptionBudget",
-            owned::<PodDisruptionBudget>(&client, &target),
+            object_changes::<PodDisruptionBudget>(&client, &target),
         ),
     ] {
-        tokio::spawn(notify_on(stream, drifted.clone(), shutdown.clone(), kind));
+        tokio::spawn(forward_changes(
+            stream,
+            drift_sender.clone(),
+            shutdown.clone(),
+            kind,
+        ));
     }
+    // What this manager's own writes left, to recognise their watch events.
+    let mut own_versions: BTreeMap<String, String> = BTreeMap::new();
     let recorder = Recorder::new(client.clone(), reporter);
     let status_api: Api<TracePipeline> = Api::all(client.clone());
     let mut secrets = SecretWatches::default();
@@ -270,13 +284,24 @@ pub async fn run(inputs: ControllerInputs, shutdown: CancellationToken) {
             _ = changed.notified() => (false, ApplyMode::Changed),
             // Re-applying everything on an edit is rate-limited, so that a controller that keeps
             // changing one of these objects cannot drive a loop; hashes still catch real changes.
-            _ = drifted.notified() => (false, if last_full_apply.elapsed() >= DRIFT_REAPPLY_INTERVAL { ApplyMode::All } else { ApplyMode::Changed }),
+            Some(first) = drifted.recv() => {
+                let mut changes = vec![first];
+                while let Ok(change) = drifted.try_recv() {
+                    changes.push(change);
+                }
+                if !made_by_others(&changes, &own_versions) {
+                    continue;
+                }
+                (false, if last_full_apply.elapsed() >= DRIFT_REAPPLY_INTERVAL { ApplyMode::All } else { ApplyMode::Changed })
+            }
             _ = tokio::time::sleep(until_pass) => (false, ApplyMode::All),
             _ = tokio::time::sleep(until_probe) => (true, ApplyMode::Changed),
             _ = leading.changed() => (false, ApplyMode::All),
             _ = shutdown.cancelled() => return,
         };
-        if !*leading.borrow() {
+        // Marks the leadership seen, so that a change already acted on here does not run
+        // another full pass through `leading.changed()`.
+        if !*leading.borrow_and_update() {
             next_pass = Instant::now() + settings.resync;
             next_probe = Instant::now() + settings.flow_poll;
             continue;
@@ -346,7 +371,13 @@ pub async fn run(inputs: ControllerInputs, shutdown: CancellationToken) {
             .reconcile_duration
             .observe(started.elapsed().as_secs_f64());
         let outcome = match result {
-            Ok(outcome) => outcome,
+            Ok(outcome) => {
+                for deleted in &outcome.applied.deleted {
+                    own_versions.remove(deleted);
+                }
+                own_versions.extend(outcome.applied.versions.clone());
+                outcome
+            }
             Err(err) => {
                 metrics.reconciles.with_label_values(&["error"]).inc();
                 backoff = (backoff * 2).clamp(Duration::from_secs(1), Duration::from_secs(300));
@@ -448,6 +479,80 @@ where
     .touched_objects()
     .map(|r| r.map(|_| ()))
     .boxed()
+}
+
+/// A change a watch saw on a gateway object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ObjectChange {
+    /// `Kind/name`, as [`Applied`](super::apply::Applied) names what it wrote.
+    key: String,
+    /// The object's resourceVersion now; `None` when it was deleted.
+    version: Option<String>,
+}
+
+/// Whether any of `changes` was made by someone else: a deletion, or a version other than the
+/// one this manager's last write of the object left (`own`).
+fn made_by_others(changes: &[ObjectChange], own: &BTreeMap<String, String>) -> bool {
+    changes
+        .iter()
+        .any(|change| change.version.is_none() || own.get(&change.key) != change.version.as_ref())
+}
+
+/// The changes of the gateway's objects of kind `K` in `namespace` (label-selected).
+fn object_changes<K>(
+    client: &kube::Client,
+    namespace: &str,
+) -> futures::stream::BoxStream<'static, Result<ObjectChange, watcher::Error>>
+where
+    K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + 'static,
+{
+    let key = |object: &K| format!("{}/{}", K::kind(&()), object.name_any());
+    watcher(
+        Api::<K>::namespaced(client.clone(), namespace),
+        gateway_selector(),
+    )
+    .default_backoff()
+    .filter_map(move |event| {
+        futures::future::ready(match event {
+            Ok(watcher::Event::Apply(object) | watcher::Event::InitApply(object)) => {
+                Some(Ok(ObjectChange {
+                    key: key(&object),
+                    version: object.resource_version(),
+                }))
+            }
+            Ok(watcher::Event::Delete(object)) => Some(Ok(ObjectChange {
+                key: key(&object),
+                version: None,
+            })),
+            Ok(watcher::Event::Init | watcher::Event::InitDone) => None,
+            Err(err) => Some(Err(err)),
+        })
+    })
+    .boxed()
+}
+
+async fn forward_changes(
+    stream: futures::stream::BoxStream<'static, Result<ObjectChange, watcher::Error>>,
+    changes: tokio::sync::mpsc::UnboundedSender<ObjectChange>,
+    shutdown: CancellationToken,
+    what: &'static str,
+) {
+    let mut stream = stream;
+    loop {
+        tokio::select! {
+            item = stream.next() => match item {
+                Some(Ok(change)) => if changes.send(change).is_err() { return },
+                Some(Err(err)) => tracing::warn!(error = %err, what, "watch error; retrying"),
+                None => return,
+            },
+            _ = shutdown.cancelled() => return,
+        }
+    }
 }
 
 /// Deletions and spec changes of the gateway's autoscaler, which a normal pass repairs; not the
@@ -631,6 +736,32 @@ mod tests {
                 expected,
                 "step {step}"
             );
+        }
+    }
+
+    #[test]
+    fn only_changes_this_manager_did_not_write_are_drift() {
+        let change = |key: &str, version: Option<&str>| ObjectChange {
+            key: key.into(),
+            version: version.map(Into::into),
+        };
+        let own = BTreeMap::from([("ConfigMap/gw".to_string(), "10".to_string())]);
+        let table = [
+            (vec![change("ConfigMap/gw", Some("10"))], false),
+            (vec![change("ConfigMap/gw", Some("11"))], true),
+            (vec![change("ConfigMap/gw", None)], true),
+            (vec![change("Secret/gw", Some("10"))], true),
+            (
+                vec![
+                    change("ConfigMap/gw", Some("10")),
+                    change("ConfigMap/gw", Some("12")),
+                ],
+                true,
+            ),
+            (vec![], false),
+        ];
+        for (changes, expected) in table {
+            assert_eq!(made_by_others(&changes, &own), expected, "{changes:?}");
         }
     }
 

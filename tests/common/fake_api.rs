@@ -124,18 +124,31 @@ fn managed_fields(managers: &BTreeMap<String, FieldManager>, api_version: &Value
 pub type Shared = Arc<Mutex<FakeApi>>;
 
 impl FakeApi {
+    /// Create or update an object. Like the API server, an update keeps the object's identity
+    /// (uid, creation time) and raises `generation` only when something beyond metadata and
+    /// status changed, so that a status write does not look like a new object to the manager.
     pub fn insert(&mut self, path: &str, mut object: Value) {
         self.version += 1;
         object["metadata"]["resourceVersion"] = json!(self.version.to_string());
-        object["metadata"]["uid"] = json!(format!("uid-{}", self.version));
-        object["metadata"]["generation"] = json!(1);
-        if object["metadata"].get("creationTimestamp").is_none() {
-            object["metadata"]["creationTimestamp"] = json!("2026-11-24T10:00:00Z");
-        }
-        let kind = if self.objects.contains_key(path) {
-            "MODIFIED"
-        } else {
-            "ADDED"
+        let kind = match self.objects.get(path) {
+            Some(previous) => {
+                let generation = previous["metadata"]["generation"].as_i64().unwrap_or(1);
+                let spec_changed =
+                    without_metadata_and_status(previous) != without_metadata_and_status(&object);
+                object["metadata"]["uid"] = previous["metadata"]["uid"].clone();
+                object["metadata"]["creationTimestamp"] =
+                    previous["metadata"]["creationTimestamp"].clone();
+                object["metadata"]["generation"] = json!(generation + i64::from(spec_changed));
+                "MODIFIED"
+            }
+            None => {
+                object["metadata"]["uid"] = json!(format!("uid-{}", self.version));
+                object["metadata"]["generation"] = json!(1);
+                if object["metadata"].get("creationTimestamp").is_none() {
+                    object["metadata"]["creationTimestamp"] = json!("2026-11-24T10:00:00Z");
+                }
+                "ADDED"
+            }
         };
         let _ = self
             .events
@@ -240,6 +253,15 @@ impl FakeApi {
         ));
         Some(object)
     }
+}
+
+fn without_metadata_and_status(object: &Value) -> Value {
+    let mut rest = object.clone();
+    if let Some(map) = rest.as_object_mut() {
+        map.remove("metadata");
+        map.remove("status");
+    }
+    rest
 }
 
 fn status(code: StatusCode, reason: &str) -> Response {
