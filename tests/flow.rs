@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use telemetry_manager::api::Reason;
-use telemetry_manager::flow::{self, ExporterRef, FlowVerdict, FlowWindow, PodMetrics};
+use telemetry_manager::flow::{
+    self, Attempt, BackendAnswer, ExporterRef, FlowVerdict, FlowWindow, PodMetrics,
+};
 
 const FIXTURES: &str = "tests/fixtures/otelcol-span-metrics";
 const WINDOW: Duration = Duration::from_secs(60);
@@ -99,11 +101,20 @@ fn every_fixture_reads_to_the_values_of_its_readme() {
         (118.0, 1000.0)
     );
     assert_eq!(
-        t120.http_attempts
-            .get(&("19002".to_string(), "503".to_string())),
+        t120.http_attempts.get(&Attempt {
+            port: Some("19002".into()),
+            answer: BackendAnswer::Http("503".into())
+        }),
         Some(&169.0)
     );
-    assert_eq!(t120.rpc_calls.get("UNAVAILABLE"), Some(&69.0));
+    // Nothing listened on the gRPC port: the calls carry no server address.
+    assert_eq!(
+        t120.rpc_calls.get(&Attempt {
+            port: None,
+            answer: BackendAnswer::NoAnswer
+        }),
+        Some(&69.0)
+    );
     assert_eq!(pod(&fixture("throttled.prom")).refused, 2379.0);
     let restarted = pod(&fixture("t130-after-restart.prom"));
     assert_eq!(restarted.exporters["otlphttp/healthy"].sent, 407.0);
@@ -142,7 +153,7 @@ fn real_backends_are_judged_as_they_behaved() {
         flow::judge(&w, &grpc_down()),
         FlowVerdict::ExportStalled {
             queued: 58.0,
-            failing: Some("gRPC UNAVAILABLE".into())
+            failing: Some(BackendAnswer::NoAnswer)
         }
     );
 }
@@ -264,7 +275,7 @@ fn a_retrying_http_backend_is_stalled_and_named_by_status() {
         flow::judge(&w, &broken()),
         FlowVerdict::ExportStalled {
             queued: 10.0,
-            failing: Some("HTTP 503".into())
+            failing: Some(BackendAnswer::Http("503".into()))
         }
     );
 }
@@ -366,7 +377,7 @@ fn conditions_follow_spec_reasons() {
         (
             FlowVerdict::ExportStalled {
                 queued: 5.0,
-                failing: Some("HTTP 503".into()),
+                failing: Some(BackendAnswer::Http("503".into())),
             },
             Reason::GatewayExportStalled,
         ),
@@ -378,20 +389,6 @@ fn conditions_follow_spec_reasons() {
         let c = flow::flow_condition(true, Ok(&verdict), WINDOW);
         assert_eq!((c.status, c.reason), ("False", reason));
     }
-    let c = flow::flow_condition(
-        true,
-        Ok(&FlowVerdict::ExportStalled {
-            queued: 7.0,
-            failing: Some("HTTP 503".into()),
-        }),
-        WINDOW,
-    );
-    assert!(
-        c.message
-            .contains("7 batches wait in the export queue (backend answers HTTP 503)"),
-        "{}",
-        c.message
-    );
 }
 
 #[test]
@@ -435,5 +432,146 @@ fn priority_follows_spec_order() {
     assert_eq!(
         flow::judge(&w, &e),
         FlowVerdict::AllDataDropped { dropped: 3.0 }
+    );
+}
+
+/// The message of the condition a verdict gives, with the default window.
+fn message(verdict: &FlowVerdict) -> String {
+    flow::flow_condition(true, Ok(verdict), WINDOW).message
+}
+
+#[test]
+fn an_unreachable_grpc_backend_is_named_as_giving_no_answer() {
+    // Nothing listened on the gRPC port: the collector's calls fail UNAVAILABLE without an address.
+    let w = window(&[(20, &fixture("t020.prom")), (60, &fixture("t060.prom"))]);
+    let verdict = flow::judge(&w, &grpc_down());
+    assert_eq!(
+        verdict,
+        FlowVerdict::ExportStalled {
+            queued: 58.0,
+            failing: Some(BackendAnswer::NoAnswer)
+        }
+    );
+    assert_eq!(
+        message(&verdict),
+        "No span was delivered in the last 60s while 58 batches wait in the export queue: no answer from the backend (connection refused or timed out), and spans will be dropped once retries give up. Check that the backend runs and that the gateway can reach it: the pipeline's endpoint, DNS and network policies"
+    );
+}
+
+#[test]
+fn an_unreachable_http_backend_is_named_as_giving_no_answer() {
+    // The collector records an HTTP attempt that got no response without a status code. The
+    // fixtures have no unreachable HTTP backend, so the 503 backend's attempts lose their status
+    // and its failure counters (the retries have not given up yet).
+    let variant = |name: &str| {
+        fixture(name)
+            .lines()
+            .filter(|line| {
+                !(line.contains("exporter=\"otlphttp/broken\"")
+                    && line.contains("failed_spans_total"))
+            })
+            .map(|line| line.replace("http_response_status_code=\"503\",", ""))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let w = window(&[(20, &variant("t020.prom")), (60, &variant("t060.prom"))]);
+    let verdict = flow::judge(&w, &broken());
+    assert_eq!(
+        verdict,
+        FlowVerdict::ExportStalled {
+            queued: 10.0,
+            failing: Some(BackendAnswer::NoAnswer)
+        }
+    );
+    assert!(
+        message(&verdict).contains(
+            "batches wait in the export queue: no answer from the backend (connection refused or timed out), and"
+        ),
+        "{}",
+        message(&verdict)
+    );
+    assert!(!message(&verdict).contains("HTTP"), "{}", message(&verdict));
+}
+
+#[test]
+fn failing_http_and_grpc_statuses_are_named_in_the_message() {
+    // The 503 backend before any retry gave up (see the test above for the variant).
+    let retrying = |name: &str| {
+        fixture(name)
+            .lines()
+            .filter(|line| {
+                !(line.contains("exporter=\"otlphttp/broken\"")
+                    && line.contains("failed_spans_total"))
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let w = window(&[(20, &retrying("t020.prom")), (60, &retrying("t060.prom"))]);
+    assert_eq!(
+        message(&flow::judge(&w, &broken())),
+        "No span was delivered in the last 60s while 10 batches wait in the export queue: the backend answers HTTP 503, and spans will be dropped once retries give up. Check the backend's health and logs"
+    );
+
+    // The healthy gRPC backend of the variant starts answering RESOURCE_EXHAUSTED: its calls
+    // carry its address, and the unreachable backend's calls (no address) keep failing too.
+    let base = fixture("variants/t020-grpc-exporters.prom");
+    let exhausted = base
+        .lines()
+        .flat_map(|line| {
+            let ok_call = line.starts_with("rpc_client_call_duration_seconds_count")
+                && line.contains("rpc_response_status_code=\"OK\"");
+            let unreachable_calls = line.starts_with("rpc_client_call_duration_seconds_count")
+                && line.contains("UNAVAILABLE");
+            if ok_call {
+                vec![
+                    line.to_string(),
+                    line.replace("\"OK\"", "\"RESOURCE_EXHAUSTED\"")
+                        .replace("} 19", "} 12"),
+                ]
+            } else if unreachable_calls {
+                vec![line.replace("} 68", "} 90")]
+            } else if line.starts_with("otelcol_exporter_queue_size")
+                && line.contains("otlp/grpc-healthy")
+            {
+                vec![line.replace("} 0", "} 6")]
+            } else {
+                vec![line.to_string()]
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let w = window(&[(20, &base), (35, &exhausted)]);
+    let healthy_grpc = ExporterRef {
+        id: "otlp/grpc-healthy".into(),
+        grpc: true,
+        port: Some("19005".into()),
+    };
+    let verdict = flow::judge(&w, &healthy_grpc);
+    assert_eq!(
+        verdict,
+        FlowVerdict::ExportStalled {
+            queued: 6.0,
+            failing: Some(BackendAnswer::Grpc("RESOURCE_EXHAUSTED".into()))
+        }
+    );
+    assert_eq!(
+        message(&verdict),
+        "No span was delivered in the last 60s while 6 batches wait in the export queue: the backend answers gRPC RESOURCE_EXHAUSTED, and spans will be dropped once retries give up. Check the backend's health and logs"
+    );
+    // The unreachable one is judged by the calls that never connected.
+    assert_eq!(
+        flow::judge(&w, &grpc("otlp/grpc-down")),
+        FlowVerdict::ExportStalled {
+            queued: 4.0,
+            failing: Some(BackendAnswer::NoAnswer)
+        }
+    );
+    // Without failing client metrics the message says what can be.
+    assert_eq!(
+        message(&FlowVerdict::ExportStalled {
+            queued: 3.0,
+            failing: None
+        }),
+        "No span was delivered in the last 60s while 3 batches wait in the export queue: the backend is unreachable or failing with retryable errors, and spans will be dropped once retries give up. Check the backend and the network path to it"
     );
 }
