@@ -575,3 +575,223 @@ fn failing_http_and_grpc_statuses_are_named_in_the_message() {
         "No span was delivered in the last 60s while 3 batches wait in the export queue: the backend is unreachable or failing with retryable errors, and spans will be dropped once retries give up. Check the backend and the network path to it"
     );
 }
+
+/// What the simulated backend behind `otlphttp/rejecting` does between two probes.
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Delivering,
+    Rejecting,
+    /// Recovered in the middle of the interval: some spans rejected, then delivered.
+    Recovering,
+    /// The gateway's memory limiter refuses spans before they reach any exporter.
+    Throttled,
+}
+
+const POLL: Duration = Duration::from_secs(15);
+
+/// The real t060 scrape with the rejecting exporter's counters and the receiver's refusals set
+/// to simulated values: the label sets are the collector's, only the numbers are made up.
+fn scrape_with(sent: u64, failed: u64, refused: u64) -> String {
+    let set = |line: &str, value: u64| {
+        let (series, _) = line.rsplit_once(' ').expect("a sample line has a value");
+        format!("{series} {value}")
+    };
+    fixture("t060.prom")
+        .lines()
+        .map(|line| {
+            let rejecting = line.contains("exporter=\"otlphttp/rejecting\"");
+            if line.starts_with("otelcol_exporter_sent_spans_total{") && rejecting {
+                set(line, sent)
+            } else if line.starts_with("otelcol_exporter_send_failed_spans_total{") && rejecting {
+                set(line, failed)
+            } else if line.starts_with("otelcol_receiver_refused_spans_total{") {
+                set(line, refused)
+            } else {
+                line.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// One probe per default poll interval with the default window; the condition after each.
+fn simulate(run: &[Backend]) -> Vec<flow::FlowCondition> {
+    let mut window = FlowWindow::new(WINDOW);
+    let (mut sent, mut failed, mut refused) = (0, 0, 0);
+    let mut conditions = Vec::new();
+    for (probe, backend) in (0u32..).zip(std::iter::once(&Backend::Delivering).chain(run)) {
+        if probe > 0 {
+            match backend {
+                Backend::Delivering => sent += 200,
+                Backend::Rejecting => failed += 200,
+                Backend::Recovering => (sent, failed) = (sent + 100, failed + 100),
+                Backend::Throttled => refused += 200,
+            }
+        }
+        window.record(
+            POLL * probe,
+            BTreeMap::from([(
+                "gateway-0".to_string(),
+                pod(&scrape_with(sent, failed, refused)),
+            )]),
+        );
+        let verdict = flow::judge(&window, &rejecting());
+        conditions.push(flow::flow_condition(true, Ok(&verdict), WINDOW));
+    }
+    conditions
+}
+
+fn reasons(conditions: &[flow::FlowCondition]) -> Vec<Reason> {
+    conditions.iter().map(|c| c.reason).collect()
+}
+
+/// Seconds from probe `from` to the first probe after it that reports `reason`.
+fn seconds_until(conditions: &[flow::FlowCondition], from: usize, reason: Reason) -> u64 {
+    let after = conditions[from + 1..]
+        .iter()
+        .position(|c| c.reason == reason)
+        .unwrap_or_else(|| {
+            panic!(
+                "never {reason:?} after probe {from}: {:?}",
+                reasons(conditions)
+            )
+        });
+    (after as u64 + 1) * POLL.as_secs()
+}
+
+fn changes(values: impl IntoIterator<Item = impl PartialEq>) -> usize {
+    let values: Vec<_> = values.into_iter().collect();
+    values.windows(2).filter(|pair| pair[0] != pair[1]).count()
+}
+
+#[test]
+fn a_recovered_backend_is_healthy_within_30_seconds() {
+    use Backend::*;
+    let run = [[Delivering; 8], [Rejecting; 8], [Delivering; 8]].concat();
+    let conditions = simulate(&run);
+    assert!(
+        conditions[1..=8]
+            .iter()
+            .all(|c| c.reason == Reason::FlowHealthy),
+        "{:?}",
+        reasons(&conditions)
+    );
+    assert_eq!(
+        conditions[16].reason,
+        Reason::GatewayAllTelemetryDataDropped
+    );
+    // The backend recovers right after probe 16: the drops are still in the window for 60 s,
+    // but two clean intervals with delivery end them.
+    let recovery = seconds_until(&conditions, 16, Reason::FlowHealthy);
+    assert!(recovery <= 30, "recovered after {recovery}s");
+    assert_eq!(recovery, 2 * POLL.as_secs());
+    assert!(
+        conditions[17..]
+            .iter()
+            .all(|c| c.reason != Reason::GatewayAllTelemetryDataDropped),
+        "{:?}",
+        reasons(&conditions)
+    );
+    // A recovery in the middle of an interval leaves drops in it: two clean intervals follow.
+    let run = [
+        &[Delivering; 8][..],
+        &[Rejecting; 8],
+        &[Recovering],
+        &[Delivering; 8],
+    ]
+    .concat();
+    let conditions = simulate(&run);
+    assert_eq!(
+        conditions[17].reason,
+        Reason::GatewaySomeTelemetryDataDropped
+    );
+    assert_eq!(seconds_until(&conditions, 17, Reason::FlowHealthy), 30);
+}
+
+#[test]
+fn a_backend_failing_every_other_probe_does_not_flap() {
+    use Backend::*;
+    for first in [Rejecting, Delivering] {
+        let second = match first {
+            Rejecting => Delivering,
+            _ => Rejecting,
+        };
+        let run: Vec<Backend> = std::iter::repeat_n(Delivering, 8)
+            .chain([first, second].into_iter().cycle().take(40))
+            .collect();
+        let conditions = simulate(&run);
+        let statuses = conditions.iter().map(|c| c.status);
+        assert_eq!(changes(statuses), 1, "{:?}", reasons(&conditions));
+        assert!(
+            changes(reasons(&conditions)) <= 2,
+            "{:?}",
+            reasons(&conditions)
+        );
+        assert_eq!(
+            conditions.last().unwrap().reason,
+            Reason::GatewaySomeTelemetryDataDropped
+        );
+    }
+    // Failing two probes of three is not a recovery either.
+    let run: Vec<Backend> = std::iter::repeat_n(Delivering, 8)
+        .chain(
+            [Rejecting, Rejecting, Delivering]
+                .into_iter()
+                .cycle()
+                .take(45),
+        )
+        .collect();
+    let conditions = simulate(&run);
+    assert_eq!(
+        changes(conditions.iter().map(|c| c.status)),
+        1,
+        "{:?}",
+        reasons(&conditions)
+    );
+}
+
+#[test]
+fn throttling_ends_once_spans_are_delivered_again() {
+    use Backend::*;
+    let run = [&[Delivering; 4][..], &[Throttled; 4], &[Delivering; 6]].concat();
+    let conditions = simulate(&run);
+    assert_eq!(conditions[8].reason, Reason::GatewayThrottling);
+    assert_eq!(seconds_until(&conditions, 8, Reason::FlowHealthy), 30);
+}
+
+#[test]
+fn recovery_is_two_clean_intervals_with_delivery() {
+    let interval = |sent: f64, dropped: f64, refused: f64| flow::Interval {
+        until: Duration::ZERO,
+        moved: flow::Increases {
+            sent,
+            dropped,
+            refused,
+        },
+    };
+    let clean = interval(200.0, 0.0, 0.0);
+    let idle = interval(0.0, 0.0, 0.0);
+    let dropping = interval(0.0, 200.0, 0.0);
+    let partial = interval(100.0, 100.0, 0.0);
+    let refusing = interval(0.0, 0.0, 200.0);
+    for (history, recovered) in [
+        (vec![], false),
+        (vec![clean], false),
+        (vec![dropping, clean], false),
+        (vec![dropping, clean, clean], true),
+        (vec![dropping, partial, clean], false),
+        (vec![dropping, clean, idle], true),
+        (vec![dropping, idle, idle], false),
+        (vec![clean, dropping], false),
+        (vec![dropping, clean, dropping, clean], false),
+        (vec![refusing, clean, clean], true),
+        (vec![clean, clean, refusing], false),
+    ] {
+        assert_eq!(
+            flow::recovered(&history),
+            recovered,
+            "{:?}",
+            history.iter().map(|i| i.moved).collect::<Vec<_>>()
+        );
+    }
+}
