@@ -795,3 +795,31 @@ fn recovery_is_two_clean_intervals_with_delivery() {
         );
     }
 }
+
+#[test]
+fn the_example_of_the_status_page_is_what_the_rule_decides() {
+    // docs/reference/status.md#flow-health: a backend that rejected everything for minutes
+    // recovers, fails for one interval, recovers, then fails every other probe.
+    use Backend::*;
+    let after = [
+        Delivering, Delivering, Rejecting, Delivering, Delivering, Rejecting, Delivering,
+        Rejecting, Delivering,
+    ];
+    let run = [&[Rejecting; 8][..], &after].concat();
+    use Reason::*;
+    assert_eq!(
+        reasons(&simulate(&run))[8..],
+        [
+            GatewayAllTelemetryDataDropped,
+            GatewaySomeTelemetryDataDropped,
+            FlowHealthy,
+            GatewaySomeTelemetryDataDropped,
+            GatewaySomeTelemetryDataDropped,
+            FlowHealthy,
+            GatewaySomeTelemetryDataDropped,
+            GatewaySomeTelemetryDataDropped,
+            GatewaySomeTelemetryDataDropped,
+            GatewaySomeTelemetryDataDropped,
+        ]
+    );
+}
