@@ -376,10 +376,10 @@ pub const RECOVERY_INTERVALS: usize = 2;
 ///
 /// The rule: in each of the last [`RECOVERY_INTERVALS`] intervals nothing was dropped or
 /// refused, and spans were delivered in them. With the default poll interval of 15 s that is 30 s
-/// of clean delivery, however long the outage lasted; before this rule, drops counted until they
-/// had left the whole window. Failures are still decided over the whole window: the rule only
-/// ends one sooner once delivery is back. Without delivery (no traffic, or a queue that does not
-/// drain) the drops leave with the window as before.
+/// of clean delivery, however long the outage lasted, where waiting for the drops to leave the
+/// window would take a whole window. Failures are still decided over the whole window: the rule
+/// only ends one sooner once delivery is back. Without delivery (no traffic, or a queue that does
+/// not drain) the drops count until they leave the window.
 ///
 /// Why two intervals and not one: right after its first failure, a backend that fails every other
 /// probe looks exactly like a short outage followed by one clean interval. Recovering on one
