@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use telemetry_manager::api::Reason;
-use telemetry_manager::flow::{self, ExporterRef, FlowVerdict, FlowWindow, PodMetrics};
+use telemetry_manager::flow::{
+    self, Attempt, BackendAnswer, ExporterRef, FlowVerdict, FlowWindow, PodMetrics,
+};
 
 const FIXTURES: &str = "tests/fixtures/otelcol-span-metrics";
 const WINDOW: Duration = Duration::from_secs(60);
@@ -99,11 +101,20 @@ fn every_fixture_reads_to_the_values_of_its_readme() {
         (118.0, 1000.0)
     );
     assert_eq!(
-        t120.http_attempts
-            .get(&("19002".to_string(), "503".to_string())),
+        t120.http_attempts.get(&Attempt {
+            port: Some("19002".into()),
+            answer: BackendAnswer::Http("503".into())
+        }),
         Some(&169.0)
     );
-    assert_eq!(t120.rpc_calls.get("UNAVAILABLE"), Some(&69.0));
+    // Nothing listened on the gRPC port: the calls carry no server address.
+    assert_eq!(
+        t120.rpc_calls.get(&Attempt {
+            port: None,
+            answer: BackendAnswer::NoAnswer
+        }),
+        Some(&69.0)
+    );
     assert_eq!(pod(&fixture("throttled.prom")).refused, 2379.0);
     let restarted = pod(&fixture("t130-after-restart.prom"));
     assert_eq!(restarted.exporters["otlphttp/healthy"].sent, 407.0);
@@ -142,7 +153,7 @@ fn real_backends_are_judged_as_they_behaved() {
         flow::judge(&w, &grpc_down()),
         FlowVerdict::ExportStalled {
             queued: 58.0,
-            failing: Some("gRPC UNAVAILABLE".into())
+            failing: Some(BackendAnswer::NoAnswer)
         }
     );
 }
@@ -264,7 +275,7 @@ fn a_retrying_http_backend_is_stalled_and_named_by_status() {
         flow::judge(&w, &broken()),
         FlowVerdict::ExportStalled {
             queued: 10.0,
-            failing: Some("HTTP 503".into())
+            failing: Some(BackendAnswer::Http("503".into()))
         }
     );
 }
@@ -366,7 +377,7 @@ fn conditions_follow_spec_reasons() {
         (
             FlowVerdict::ExportStalled {
                 queued: 5.0,
-                failing: Some("HTTP 503".into()),
+                failing: Some(BackendAnswer::Http("503".into())),
             },
             Reason::GatewayExportStalled,
         ),
@@ -378,20 +389,6 @@ fn conditions_follow_spec_reasons() {
         let c = flow::flow_condition(true, Ok(&verdict), WINDOW);
         assert_eq!((c.status, c.reason), ("False", reason));
     }
-    let c = flow::flow_condition(
-        true,
-        Ok(&FlowVerdict::ExportStalled {
-            queued: 7.0,
-            failing: Some("HTTP 503".into()),
-        }),
-        WINDOW,
-    );
-    assert!(
-        c.message
-            .contains("7 batches wait in the export queue (backend answers HTTP 503)"),
-        "{}",
-        c.message
-    );
 }
 
 #[test]
@@ -435,5 +432,394 @@ fn priority_follows_spec_order() {
     assert_eq!(
         flow::judge(&w, &e),
         FlowVerdict::AllDataDropped { dropped: 3.0 }
+    );
+}
+
+/// The message of the condition a verdict gives, with the default window.
+fn message(verdict: &FlowVerdict) -> String {
+    flow::flow_condition(true, Ok(verdict), WINDOW).message
+}
+
+#[test]
+fn an_unreachable_grpc_backend_is_named_as_giving_no_answer() {
+    // Nothing listened on the gRPC port: the collector's calls fail UNAVAILABLE without an address.
+    let w = window(&[(20, &fixture("t020.prom")), (60, &fixture("t060.prom"))]);
+    let verdict = flow::judge(&w, &grpc_down());
+    assert_eq!(
+        verdict,
+        FlowVerdict::ExportStalled {
+            queued: 58.0,
+            failing: Some(BackendAnswer::NoAnswer)
+        }
+    );
+    assert_eq!(
+        message(&verdict),
+        "No span was delivered in the last 60s while 58 batches wait in the export queue: no answer from the backend (connection refused or timed out), and spans will be dropped once retries give up. Check that the backend runs and that the gateway can reach it: the pipeline's endpoint, DNS and network policies"
+    );
+}
+
+#[test]
+fn an_unreachable_http_backend_is_named_as_giving_no_answer() {
+    // The collector records an HTTP attempt that got no response without a status code. The
+    // fixtures have no unreachable HTTP backend, so the 503 backend's attempts lose their status
+    // and its failure counters (the retries have not given up yet).
+    let variant = |name: &str| {
+        fixture(name)
+            .lines()
+            .filter(|line| {
+                !(line.contains("exporter=\"otlphttp/broken\"")
+                    && line.contains("failed_spans_total"))
+            })
+            .map(|line| line.replace("http_response_status_code=\"503\",", ""))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let w = window(&[(20, &variant("t020.prom")), (60, &variant("t060.prom"))]);
+    let verdict = flow::judge(&w, &broken());
+    assert_eq!(
+        verdict,
+        FlowVerdict::ExportStalled {
+            queued: 10.0,
+            failing: Some(BackendAnswer::NoAnswer)
+        }
+    );
+    assert!(
+        message(&verdict).contains(
+            "batches wait in the export queue: no answer from the backend (connection refused or timed out), and"
+        ),
+        "{}",
+        message(&verdict)
+    );
+    assert!(!message(&verdict).contains("HTTP"), "{}", message(&verdict));
+}
+
+#[test]
+fn failing_http_and_grpc_statuses_are_named_in_the_message() {
+    // The 503 backend before any retry gave up (see the test above for the variant).
+    let retrying = |name: &str| {
+        fixture(name)
+            .lines()
+            .filter(|line| {
+                !(line.contains("exporter=\"otlphttp/broken\"")
+                    && line.contains("failed_spans_total"))
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let w = window(&[(20, &retrying("t020.prom")), (60, &retrying("t060.prom"))]);
+    assert_eq!(
+        message(&flow::judge(&w, &broken())),
+        "No span was delivered in the last 60s while 10 batches wait in the export queue: the backend answers HTTP 503, and spans will be dropped once retries give up. Check the backend's health and logs"
+    );
+
+    // The healthy gRPC backend of the variant starts answering RESOURCE_EXHAUSTED: its calls
+    // carry its address, and the unreachable backend's calls (no address) keep failing too.
+    let base = fixture("variants/t020-grpc-exporters.prom");
+    let exhausted = base
+        .lines()
+        .flat_map(|line| {
+            let ok_call = line.starts_with("rpc_client_call_duration_seconds_count")
+                && line.contains("rpc_response_status_code=\"OK\"");
+            let unreachable_calls = line.starts_with("rpc_client_call_duration_seconds_count")
+                && line.contains("UNAVAILABLE");
+            if ok_call {
+                vec![
+                    line.to_string(),
+                    line.replace("\"OK\"", "\"RESOURCE_EXHAUSTED\"")
+                        .replace("} 19", "} 12"),
+                ]
+            } else if unreachable_calls {
+                vec![line.replace("} 68", "} 90")]
+            } else if line.starts_with("otelcol_exporter_queue_size")
+                && line.contains("otlp/grpc-healthy")
+            {
+                vec![line.replace("} 0", "} 6")]
+            } else {
+                vec![line.to_string()]
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let w = window(&[(20, &base), (35, &exhausted)]);
+    let healthy_grpc = ExporterRef {
+        id: "otlp/grpc-healthy".into(),
+        grpc: true,
+        port: Some("19005".into()),
+    };
+    let verdict = flow::judge(&w, &healthy_grpc);
+    assert_eq!(
+        verdict,
+        FlowVerdict::ExportStalled {
+            queued: 6.0,
+            failing: Some(BackendAnswer::Grpc("RESOURCE_EXHAUSTED".into()))
+        }
+    );
+    assert_eq!(
+        message(&verdict),
+        "No span was delivered in the last 60s while 6 batches wait in the export queue: the backend answers gRPC RESOURCE_EXHAUSTED, and spans will be dropped once retries give up. Check the backend's health and logs"
+    );
+    // The unreachable one is judged by the calls that never connected.
+    assert_eq!(
+        flow::judge(&w, &grpc("otlp/grpc-down")),
+        FlowVerdict::ExportStalled {
+            queued: 4.0,
+            failing: Some(BackendAnswer::NoAnswer)
+        }
+    );
+    // Without failing client metrics the message says what can be.
+    assert_eq!(
+        message(&FlowVerdict::ExportStalled {
+            queued: 3.0,
+            failing: None
+        }),
+        "No span was delivered in the last 60s while 3 batches wait in the export queue: the backend is unreachable or failing with retryable errors, and spans will be dropped once retries give up. Check the backend and the network path to it"
+    );
+}
+
+/// What the simulated backend behind `otlphttp/rejecting` does between two probes.
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Delivering,
+    Rejecting,
+    /// Recovered in the middle of the interval: some spans rejected, then delivered.
+    Recovering,
+    /// The gateway's memory limiter refuses spans before they reach any exporter.
+    Throttled,
+}
+
+const POLL: Duration = Duration::from_secs(15);
+
+/// The real t060 scrape with the rejecting exporter's counters and the receiver's refusals set
+/// to simulated values: the label sets are the collector's, only the numbers are made up.
+fn scrape_with(sent: u64, failed: u64, refused: u64) -> String {
+    let set = |line: &str, value: u64| {
+        let (series, _) = line.rsplit_once(' ').expect("a sample line has a value");
+        format!("{series} {value}")
+    };
+    fixture("t060.prom")
+        .lines()
+        .map(|line| {
+            let rejecting = line.contains("exporter=\"otlphttp/rejecting\"");
+            if line.starts_with("otelcol_exporter_sent_spans_total{") && rejecting {
+                set(line, sent)
+            } else if line.starts_with("otelcol_exporter_send_failed_spans_total{") && rejecting {
+                set(line, failed)
+            } else if line.starts_with("otelcol_receiver_refused_spans_total{") {
+                set(line, refused)
+            } else {
+                line.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// One probe per default poll interval with the default window; the condition after each.
+fn simulate(run: &[Backend]) -> Vec<flow::FlowCondition> {
+    let mut window = FlowWindow::new(WINDOW);
+    let (mut sent, mut failed, mut refused) = (0, 0, 0);
+    let mut conditions = Vec::new();
+    for (probe, backend) in (0u32..).zip(std::iter::once(&Backend::Delivering).chain(run)) {
+        if probe > 0 {
+            match backend {
+                Backend::Delivering => sent += 200,
+                Backend::Rejecting => failed += 200,
+                Backend::Recovering => (sent, failed) = (sent + 100, failed + 100),
+                Backend::Throttled => refused += 200,
+            }
+        }
+        window.record(
+            POLL * probe,
+            BTreeMap::from([(
+                "gateway-0".to_string(),
+                pod(&scrape_with(sent, failed, refused)),
+            )]),
+        );
+        let verdict = flow::judge(&window, &rejecting());
+        conditions.push(flow::flow_condition(true, Ok(&verdict), WINDOW));
+    }
+    conditions
+}
+
+fn reasons(conditions: &[flow::FlowCondition]) -> Vec<Reason> {
+    conditions.iter().map(|c| c.reason).collect()
+}
+
+/// Seconds from probe `from` to the first probe after it that reports `reason`.
+fn seconds_until(conditions: &[flow::FlowCondition], from: usize, reason: Reason) -> u64 {
+    let after = conditions[from + 1..]
+        .iter()
+        .position(|c| c.reason == reason)
+        .unwrap_or_else(|| {
+            panic!(
+                "never {reason:?} after probe {from}: {:?}",
+                reasons(conditions)
+            )
+        });
+    (after as u64 + 1) * POLL.as_secs()
+}
+
+fn changes(values: impl IntoIterator<Item = impl PartialEq>) -> usize {
+    let values: Vec<_> = values.into_iter().collect();
+    values.windows(2).filter(|pair| pair[0] != pair[1]).count()
+}
+
+#[test]
+fn a_recovered_backend_is_healthy_within_30_seconds() {
+    use Backend::*;
+    let run = [[Delivering; 8], [Rejecting; 8], [Delivering; 8]].concat();
+    let conditions = simulate(&run);
+    assert!(
+        conditions[1..=8]
+            .iter()
+            .all(|c| c.reason == Reason::FlowHealthy),
+        "{:?}",
+        reasons(&conditions)
+    );
+    assert_eq!(
+        conditions[16].reason,
+        Reason::GatewayAllTelemetryDataDropped
+    );
+    // The backend recovers right after probe 16: the drops are still in the window for 60 s,
+    // but two clean intervals with delivery end them.
+    let recovery = seconds_until(&conditions, 16, Reason::FlowHealthy);
+    assert!(recovery <= 30, "recovered after {recovery}s");
+    assert_eq!(recovery, 2 * POLL.as_secs());
+    assert!(
+        conditions[17..]
+            .iter()
+            .all(|c| c.reason != Reason::GatewayAllTelemetryDataDropped),
+        "{:?}",
+        reasons(&conditions)
+    );
+    // A recovery in the middle of an interval leaves drops in it: two clean intervals follow.
+    let run = [
+        &[Delivering; 8][..],
+        &[Rejecting; 8],
+        &[Recovering],
+        &[Delivering; 8],
+    ]
+    .concat();
+    let conditions = simulate(&run);
+    assert_eq!(
+        conditions[17].reason,
+        Reason::GatewaySomeTelemetryDataDropped
+    );
+    assert_eq!(seconds_until(&conditions, 17, Reason::FlowHealthy), 30);
+}
+
+#[test]
+fn a_backend_failing_every_other_probe_does_not_flap() {
+    use Backend::*;
+    for first in [Rejecting, Delivering] {
+        let second = match first {
+            Rejecting => Delivering,
+            _ => Rejecting,
+        };
+        let run: Vec<Backend> = std::iter::repeat_n(Delivering, 8)
+            .chain([first, second].into_iter().cycle().take(40))
+            .collect();
+        let conditions = simulate(&run);
+        let statuses = conditions.iter().map(|c| c.status);
+        assert_eq!(changes(statuses), 1, "{:?}", reasons(&conditions));
+        assert!(
+            changes(reasons(&conditions)) <= 2,
+            "{:?}",
+            reasons(&conditions)
+        );
+        assert_eq!(
+            conditions.last().unwrap().reason,
+            Reason::GatewaySomeTelemetryDataDropped
+        );
+    }
+    // Failing two probes of three is not a recovery either.
+    let run: Vec<Backend> = std::iter::repeat_n(Delivering, 8)
+        .chain(
+            [Rejecting, Rejecting, Delivering]
+                .into_iter()
+                .cycle()
+                .take(45),
+        )
+        .collect();
+    let conditions = simulate(&run);
+    assert_eq!(
+        changes(conditions.iter().map(|c| c.status)),
+        1,
+        "{:?}",
+        reasons(&conditions)
+    );
+}
+
+#[test]
+fn throttling_ends_once_spans_are_delivered_again() {
+    use Backend::*;
+    let run = [&[Delivering; 4][..], &[Throttled; 4], &[Delivering; 6]].concat();
+    let conditions = simulate(&run);
+    assert_eq!(conditions[8].reason, Reason::GatewayThrottling);
+    assert_eq!(seconds_until(&conditions, 8, Reason::FlowHealthy), 30);
+}
+
+#[test]
+fn recovery_is_two_clean_intervals_with_delivery() {
+    let interval = |sent: f64, dropped: f64, refused: f64| flow::Interval {
+        until: Duration::ZERO,
+        moved: flow::Increases {
+            sent,
+            dropped,
+            refused,
+        },
+    };
+    let clean = interval(200.0, 0.0, 0.0);
+    let idle = interval(0.0, 0.0, 0.0);
+    let dropping = interval(0.0, 200.0, 0.0);
+    let partial = interval(100.0, 100.0, 0.0);
+    let refusing = interval(0.0, 0.0, 200.0);
+    for (history, recovered) in [
+        (vec![], false),
+        (vec![clean], false),
+        (vec![dropping, clean], false),
+        (vec![dropping, clean, clean], true),
+        (vec![dropping, partial, clean], false),
+        (vec![dropping, clean, idle], true),
+        (vec![dropping, idle, idle], false),
+        (vec![clean, dropping], false),
+        (vec![dropping, clean, dropping, clean], false),
+        (vec![refusing, clean, clean], true),
+        (vec![clean, clean, refusing], false),
+    ] {
+        assert_eq!(
+            flow::recovered(&history),
+            recovered,
+            "{:?}",
+            history.iter().map(|i| i.moved).collect::<Vec<_>>()
+        );
+    }
+}
+
+#[test]
+fn the_example_of_the_status_page_is_what_the_rule_decides() {
+    // docs/reference/status.md#flow-health: a backend that rejected everything for minutes
+    // recovers, fails for one interval, recovers, then fails every other probe.
+    use Backend::*;
+    let after = [
+        Delivering, Delivering, Rejecting, Delivering, Delivering, Rejecting, Delivering,
+        Rejecting, Delivering,
+    ];
+    let run = [&[Rejecting; 8][..], &after].concat();
+    use Reason::*;
+    assert_eq!(
+        reasons(&simulate(&run))[8..],
+        [
+            GatewayAllTelemetryDataDropped,
+            GatewaySomeTelemetryDataDropped,
+            FlowHealthy,
+            GatewaySomeTelemetryDataDropped,
+            GatewaySomeTelemetryDataDropped,
+            FlowHealthy,
+            GatewaySomeTelemetryDataDropped,
+            GatewaySomeTelemetryDataDropped,
+            GatewaySomeTelemetryDataDropped,
+            GatewaySomeTelemetryDataDropped,
+        ]
     );
 }

@@ -17,10 +17,43 @@ pub struct PodMetrics {
     pub exporters: BTreeMap<String, ExporterMetrics>,
     /// Spans the receivers refused (memory limiter): gateway-wide, not per pipeline.
     pub refused: f64,
-    /// HTTP client attempts by (server port, status code).
-    pub http_attempts: BTreeMap<(String, String), f64>,
-    /// gRPC client calls by status code.
-    pub rpc_calls: BTreeMap<String, f64>,
+    /// HTTP client attempts, by destination port and answer.
+    pub http_attempts: BTreeMap<Attempt, f64>,
+    /// gRPC client calls, by destination port and answer.
+    pub rpc_calls: BTreeMap<Attempt, f64>,
+}
+
+/// Where a client attempt of the collector went and how it ended. The client metrics carry no
+/// exporter label, so the destination port is what ties an attempt to a pipeline.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Attempt {
+    /// `server_port`; gRPC calls that never connected have none.
+    pub port: Option<String>,
+    pub answer: BackendAnswer,
+}
+
+/// How the backend answered an export attempt.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum BackendAnswer {
+    /// Nothing answered: the connection was refused or timed out, or the name did not resolve.
+    /// The collector records such an HTTP attempt without a status code, and such a gRPC call
+    /// without a server address (its status is then UNAVAILABLE or DEADLINE_EXCEEDED, which a
+    /// backend could also answer itself, so the missing address is what tells them apart).
+    NoAnswer,
+    /// An HTTP status code, e.g. `503`.
+    Http(String),
+    /// A gRPC status code name, e.g. `RESOURCE_EXHAUSTED`.
+    Grpc(String),
+}
+
+impl BackendAnswer {
+    fn failed(&self) -> bool {
+        match self {
+            BackendAnswer::NoAnswer => true,
+            BackendAnswer::Http(code) => !code.starts_with('2'),
+            BackendAnswer::Grpc(code) => code != "OK",
+        }
+    }
 }
 
 /// The series of one exporter; an absent series counts as 0.
@@ -65,19 +98,31 @@ pub fn read_pod(text: &str) -> Result<PodMetrics, prometheus::ParseError> {
             ),
             "otelcol_receiver_refused_spans" => pod.refused += sample.value,
             "http_client_request_duration_seconds_count" => {
-                let port = sample.label("server_port").unwrap_or_default().to_string();
-                let status = sample
+                let answer = sample
                     .label("http_response_status_code")
-                    .unwrap_or_default()
-                    .to_string();
-                *pod.http_attempts.entry((port, status)).or_default() += sample.value;
+                    .filter(|code| !code.is_empty())
+                    .map_or(BackendAnswer::NoAnswer, |code| {
+                        BackendAnswer::Http(code.to_string())
+                    });
+                let attempt = Attempt {
+                    port: sample.label("server_port").map(str::to_string),
+                    answer,
+                };
+                *pod.http_attempts.entry(attempt).or_default() += sample.value;
             }
             "rpc_client_call_duration_seconds_count" => {
-                let status = sample
-                    .label("rpc_response_status_code")
-                    .unwrap_or_default()
-                    .to_string();
-                *pod.rpc_calls.entry(status).or_default() += sample.value;
+                let connected = sample.label("server_address").is_some();
+                let answer = match sample.label("rpc_response_status_code") {
+                    Some(code) if code == "OK" || (connected && !code.is_empty()) => {
+                        BackendAnswer::Grpc(code.to_string())
+                    }
+                    _ => BackendAnswer::NoAnswer,
+                };
+                let attempt = Attempt {
+                    port: sample.label("server_port").map(str::to_string),
+                    answer,
+                };
+                *pod.rpc_calls.entry(attempt).or_default() += sample.value;
             }
             _ => {}
         }
@@ -110,12 +155,35 @@ pub struct FlowWindow {
     observations: VecDeque<Observation>,
 }
 
-/// How an exporter's counters moved over the window.
+/// How an exporter's counters moved over some time.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Increases {
     pub sent: f64,
     pub dropped: f64,
     pub refused: f64,
+}
+
+impl std::ops::AddAssign for Increases {
+    fn add_assign(&mut self, other: Increases) {
+        self.sent += other.sent;
+        self.dropped += other.dropped;
+        self.refused += other.refused;
+    }
+}
+
+/// How an exporter's counters moved between two consecutive probes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Interval {
+    /// When the later of the two probes was taken.
+    pub until: Duration,
+    pub moved: Increases,
+}
+
+impl Interval {
+    /// Nothing was dropped or refused in it.
+    fn clean(&self) -> bool {
+        self.moved.dropped == 0.0 && self.moved.refused == 0.0
+    }
 }
 
 impl FlowWindow {
@@ -148,42 +216,41 @@ impl FlowWindow {
             .map_or(Duration::ZERO, |o| o.at.saturating_sub(self.length / 2))
     }
 
-    /// Counter increases over the whole window; see [`FlowWindow::increases_since`].
+    /// Counter increases over the whole window; see [`FlowWindow::intervals`].
     pub fn increases(&self, exporter: &str) -> Increases {
-        self.increases_since(exporter, Duration::ZERO)
+        sum(&self.intervals(exporter))
     }
 
-    /// The probes from the newest one taken at or before `start` (else the oldest) to the newest.
-    fn span_from(&self, start: Duration) -> Vec<&Observation> {
-        let first = self
+    /// The exporter's counter movement between each two consecutive probes of the window, oldest
+    /// first, summed over pods. A counter that went down is a restarted collector: its new value
+    /// is the increase. A pod seen for the first time is the baseline, and a pod that went away
+    /// adds nothing, so pods coming and going are not drops.
+    pub fn intervals(&self, exporter: &str) -> Vec<Interval> {
+        let zero = ExporterMetrics::default();
+        let mut intervals = Vec::with_capacity(self.observations.len().saturating_sub(1));
+        for (before, now) in self
             .observations
             .iter()
-            .rposition(|o| o.at <= start)
-            .unwrap_or(0);
-        self.observations.iter().skip(first).collect()
-    }
-
-    /// Counter increases since `start`, summed over pods and consecutive probes. A counter that
-    /// went down is a restarted collector: its new value is the increase. A pod seen for the
-    /// first time is the baseline, and a pod that went away adds nothing, so pods coming and
-    /// going are not drops.
-    pub fn increases_since(&self, exporter: &str, start: Duration) -> Increases {
-        let mut total = Increases::default();
-        for pair in self.span_from(start).windows(2) {
-            for (pod, now) in &pair[1].pods {
-                let Some(before) = pair[0].pods.get(pod) else {
+            .zip(self.observations.iter().skip(1))
+        {
+            let mut moved = Increases::default();
+            for (pod, pod_now) in &now.pods {
+                let Some(pod_before) = before.pods.get(pod) else {
                     continue;
                 };
-                let zero = ExporterMetrics::default();
-                let e_now = now.exporters.get(exporter).unwrap_or(&zero);
-                let e_before = before.exporters.get(exporter).unwrap_or(&zero);
-                total.sent += increase(e_before.sent, e_now.sent);
-                total.dropped += increase(e_before.send_failed, e_now.send_failed)
+                let e_now = pod_now.exporters.get(exporter).unwrap_or(&zero);
+                let e_before = pod_before.exporters.get(exporter).unwrap_or(&zero);
+                moved.sent += increase(e_before.sent, e_now.sent);
+                moved.dropped += increase(e_before.send_failed, e_now.send_failed)
                     + increase(e_before.enqueue_failed, e_now.enqueue_failed);
-                total.refused += increase(before.refused, now.refused);
+                moved.refused += increase(pod_before.refused, pod_now.refused);
             }
+            intervals.push(Interval {
+                until: now.at,
+                moved,
+            });
         }
-        total
+        intervals
     }
 
     /// Queue size and capacity of the exporter in the newest probe, summed over pods.
@@ -199,46 +266,62 @@ impl FlowWindow {
         })
     }
 
-    /// The most frequent failing client status in the window: HTTP (for `http_port`, when the
-    /// exporter's port is known) or gRPC.
-    pub fn failing_status(&self, http_port: Option<&str>, grpc: bool) -> Option<String> {
-        let mut counts: BTreeMap<String, f64> = BTreeMap::new();
-        for pair in self.span_from(Duration::ZERO).windows(2) {
-            for (pod, now) in &pair[1].pods {
-                let Some(before) = pair[0].pods.get(pod) else {
+    /// The most frequent failed answer to the exporter's attempts in the window. The client
+    /// metrics name no exporter: an attempt is the exporter's when it has the exporter's protocol
+    /// and the exporter's port. Attempts without a known port on either side (gRPC calls that
+    /// never connected, an endpoint without an explicit port) may be anyone's, so they only
+    /// count when no attempt on the exporter's own port failed.
+    pub fn failing_answer(&self, exporter: &ExporterRef) -> Option<BackendAnswer> {
+        // Failed attempts by answer: on the exporter's port, and of unknown destination.
+        let mut own: BTreeMap<&BackendAnswer, f64> = BTreeMap::new();
+        let mut unknown: BTreeMap<&BackendAnswer, f64> = BTreeMap::new();
+        for (before, now) in self
+            .observations
+            .iter()
+            .zip(self.observations.iter().skip(1))
+        {
+            for (pod, pod_now) in &now.pods {
+                let Some(pod_before) = before.pods.get(pod) else {
                     continue;
                 };
-                if grpc {
-                    for (status, value) in &now.rpc_calls {
-                        if status != "OK" {
-                            let moved = increase(
-                                before.rpc_calls.get(status).copied().unwrap_or(0.0),
-                                *value,
-                            );
-                            *counts.entry(format!("gRPC {status}")).or_default() += moved;
-                        }
-                    }
+                let (attempts_now, attempts_before) = if exporter.grpc {
+                    (&pod_now.rpc_calls, &pod_before.rpc_calls)
                 } else {
-                    for ((port, status), value) in &now.http_attempts {
-                        let failing = !status.starts_with('2');
-                        if failing && http_port.is_none_or(|p| p == port) {
-                            let key = (port.clone(), status.clone());
-                            let moved = increase(
-                                before.http_attempts.get(&key).copied().unwrap_or(0.0),
-                                *value,
-                            );
-                            *counts.entry(format!("HTTP {status}")).or_default() += moved;
-                        }
+                    (&pod_now.http_attempts, &pod_before.http_attempts)
+                };
+                for (attempt, value) in attempts_now {
+                    let counts = match (&attempt.port, &exporter.port) {
+                        (Some(port), Some(expected)) if port == expected => &mut own,
+                        (Some(_), Some(_)) => continue,
+                        _ => &mut unknown,
+                    };
+                    if attempt.answer.failed() {
+                        let was = attempts_before.get(attempt).copied().unwrap_or(0.0);
+                        *counts.entry(&attempt.answer).or_default() += increase(was, *value);
                     }
                 }
             }
         }
-        counts
-            .into_iter()
-            .filter(|(_, count)| *count > 0.0)
-            .max_by(|a, b| a.1.total_cmp(&b.1))
-            .map(|(status, _)| status)
+        most_frequent(own)
+            .or_else(|| most_frequent(unknown))
+            .cloned()
     }
+}
+
+fn most_frequent<T>(counts: BTreeMap<T, f64>) -> Option<T> {
+    counts
+        .into_iter()
+        .filter(|(_, count)| *count > 0.0)
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(answer, _)| answer)
+}
+
+fn sum(intervals: &[Interval]) -> Increases {
+    let mut total = Increases::default();
+    for interval in intervals {
+        total += interval.moved;
+    }
+    total
 }
 
 fn increase(before: f64, now: f64) -> f64 {
@@ -271,7 +354,7 @@ pub enum FlowVerdict {
     },
     ExportStalled {
         queued: f64,
-        failing: Option<String>,
+        failing: Option<BackendAnswer>,
     },
     BufferFillingUp {
         percent: f64,
@@ -283,29 +366,68 @@ pub enum FlowVerdict {
 /// (docs/reference/status.md#flow-health).
 const BUFFER_FILLING_UP: f64 = 0.8;
 
-/// Judge one exporter over the window. Drops and refusals count over the whole window, so a
-/// recovery is reported only once they have left it; whether anything is still delivered is
-/// judged over the recent half, so a failure is reported within half a window.
+/// How many clean intervals between probes, newest last, show that a backend recovered; see
+/// [`recovered`].
+pub const RECOVERY_INTERVALS: usize = 2;
+
+/// Whether the newest probes show that the flow recovered from drops or refusals, so that those
+/// still in the window no longer count (a pure function of the exporter's probe history, oldest
+/// interval first).
+///
+/// The rule: in each of the last [`RECOVERY_INTERVALS`] intervals nothing was dropped or
+/// refused, and spans were delivered in them. With the default poll interval of 15 s that is 30 s
+/// of clean delivery, however long the outage lasted, where waiting for the drops to leave the
+/// window would take a whole window. Failures are still decided over the whole window: the rule
+/// only ends one sooner once delivery is back. Without delivery (no traffic, or a queue that does
+/// not drain) the drops count until they leave the window.
+///
+/// Why two intervals and not one: right after its first failure, a backend that fails every other
+/// probe looks exactly like a short outage followed by one clean interval. Recovering on one
+/// clean interval would flip the condition on every probe; with two, failures every other probe
+/// never leave two clean intervals in a row, so the condition turns False once and stays False.
+/// When the window holds fewer intervals (a poll interval close to the window), the rule never
+/// applies.
+pub fn recovered(intervals: &[Interval]) -> bool {
+    let Some(first) = intervals.len().checked_sub(RECOVERY_INTERVALS) else {
+        return false;
+    };
+    let latest = &intervals[first..];
+    latest.iter().all(Interval::clean) && sum(latest).sent > 0.0
+}
+
+/// Judge one exporter over the window. Drops and refusals count over the whole window unless the
+/// newest probes show a recovery ([`recovered`]); whether anything is still delivered is judged
+/// over the recent half, so a failure is reported within half a window.
 pub fn judge(window: &FlowWindow, exporter: &ExporterRef) -> FlowVerdict {
-    let moved = window.increases(&exporter.id);
-    let recent = window.increases_since(&exporter.id, window.recent_start());
+    let intervals = window.intervals(&exporter.id);
+    let moved = sum(&intervals);
+    let recent_start = window.recent_start();
+    // The first interval that ends in the recent half starts at or before its start.
+    let recent_sent: f64 = intervals
+        .iter()
+        .filter(|interval| interval.until > recent_start)
+        .map(|interval| interval.moved.sent)
+        .sum();
+    let troubled = !recovered(&intervals);
     let (queued, capacity) = window.queue(&exporter.id);
-    if moved.dropped > 0.0 && recent.sent == 0.0 {
+    if troubled && moved.dropped > 0.0 && recent_sent == 0.0 {
         FlowVerdict::AllDataDropped {
             dropped: moved.dropped,
         }
-    } else if moved.dropped > 0.0 {
+    } else if troubled && moved.dropped > 0.0 {
         FlowVerdict::SomeDataDropped {
             dropped: moved.dropped,
             sent: moved.sent,
         }
-    } else if moved.refused > 0.0 {
+    } else if troubled && moved.refused > 0.0 {
         FlowVerdict::Throttling {
             refused: moved.refused,
         }
-    } else if window.has_history() && recent.sent == 0.0 && queued > 0.0 {
-        let failing = window.failing_status(exporter.port.as_deref(), exporter.grpc);
-        FlowVerdict::ExportStalled { queued, failing }
+    } else if window.has_history() && recent_sent == 0.0 && queued > 0.0 {
+        FlowVerdict::ExportStalled {
+            queued,
+            failing: window.failing_answer(exporter),
+        }
     } else if capacity > 0.0 && queued / capacity > BUFFER_FILLING_UP {
         FlowVerdict::BufferFillingUp {
             percent: (100.0 * queued / capacity).round(),
@@ -429,16 +551,32 @@ pub fn flow_condition(
                 "Trace gateway refuses spans because it is at its memory limit ({refused:.0} refused in the last {seconds}s). Reduce the span volume or scale the gateway out"
             ),
         ),
-        FlowVerdict::ExportStalled { queued, failing } => failed(
-            Reason::GatewayExportStalled,
-            format!(
-                "No span was delivered in the last {seconds}s while {queued:.0} batches wait in the export queue{}: the backend is unreachable or failing with retryable errors, and spans will be dropped once retries give up. Check the backend and the network path to it",
-                failing
-                    .as_deref()
-                    .map(|s| format!(" (backend answers {s})"))
-                    .unwrap_or_default()
-            ),
-        ),
+        FlowVerdict::ExportStalled { queued, failing } => {
+            let (cause, advice) = match failing {
+                Some(BackendAnswer::NoAnswer) => (
+                    "no answer from the backend (connection refused or timed out)".to_string(),
+                    "Check that the backend runs and that the gateway can reach it: the pipeline's endpoint, DNS and network policies",
+                ),
+                Some(BackendAnswer::Http(code)) => (
+                    format!("the backend answers HTTP {code}"),
+                    "Check the backend's health and logs",
+                ),
+                Some(BackendAnswer::Grpc(code)) => (
+                    format!("the backend answers gRPC {code}"),
+                    "Check the backend's health and logs",
+                ),
+                None => (
+                    "the backend is unreachable or failing with retryable errors".to_string(),
+                    "Check the backend and the network path to it",
+                ),
+            };
+            failed(
+                Reason::GatewayExportStalled,
+                format!(
+                    "No span was delivered in the last {seconds}s while {queued:.0} batches wait in the export queue: {cause}, and spans will be dropped once retries give up. {advice}"
+                ),
+            )
+        }
         FlowVerdict::BufferFillingUp { percent } => failed(
             Reason::GatewayBufferFillingUp,
             format!(
