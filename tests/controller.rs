@@ -337,3 +337,108 @@ async fn without_access_to_kube_system_the_gateway_is_built_without_the_cluster_
     std::fs::remove_file(&kubeconfig).unwrap();
     std::fs::remove_file(&log_path).unwrap();
 }
+
+/// Passes so far: each pass reads the gateway's ServiceAccount first, to apply or delete it.
+fn passes(state: &FakeApi) -> usize {
+    state
+        .requests
+        .iter()
+        .filter(|r| {
+            r.starts_with(
+                "GET /api/v1/namespaces/telemetry/serviceaccounts/telemetry-trace-gateway",
+            )
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn a_burst_of_pipelines_costs_a_few_passes_and_a_single_change_one() {
+    telemetry_manager::tls::install_crypto_provider();
+    let api = Arc::new(Mutex::new(FakeApi::default()));
+    api.lock().unwrap().insert(
+        KUBE_SYSTEM,
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-system"}}),
+    );
+    let address = fake_api::serve(api.clone()).await;
+    let kubeconfig =
+        std::env::temp_dir().join(format!("tm-burst-kubeconfig-{}", std::process::id()));
+    fake_api::kubeconfig(address, &kubeconfig);
+    let mut manager = Command::new(env!("CARGO_BIN_EXE_telemetry-manager"))
+        .args([
+            "run",
+            "--webhook-addr",
+            &format!("127.0.0.1:{}", common::free_port()),
+            "--metrics-addr",
+            &format!("127.0.0.1:{}", common::free_port()),
+            "--health-addr",
+            &format!("127.0.0.1:{}", common::free_port()),
+            "--namespace",
+            "telemetry",
+            "--identity",
+            "manager-0",
+            "--max-pipelines",
+            "0",
+        ])
+        .env("KUBECONFIG", &kubeconfig)
+        .env_remove("POD_NAMESPACE")
+        .env_remove("POD_NAME")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    eventually("the first pass", &api, |s| passes(s) > 0).await;
+
+    let pipeline = |name: &str| {
+        json!({"apiVersion": "telemetry.kyma-project.io/v1beta1", "kind": "TracePipeline",
+               "metadata": {"name": name},
+               "spec": {"output": {"otlp": {"endpoint": {"value": format!("{name}.example.com:4317")}}}}})
+    };
+    let all_configured = |s: &FakeApi, count: usize| {
+        let configured = (0..count).all(|i| {
+            s.objects
+                .get(&format!("{PIPELINES}/p-{i}"))
+                .and_then(|p| condition(p, "ConfigurationGenerated"))
+                .is_some_and(|c| c["reason"] == "GatewayConfigured")
+        });
+        let config = s
+            .objects
+            .get(CONFIG_MAP)
+            .and_then(|c| c["data"]["relay.conf"].as_str().map(str::to_string));
+        configured
+            && config.is_some_and(|c| (0..count).all(|i| c.contains(&format!("otlp_grpc/p-{i}:"))))
+    };
+
+    // One pipeline after a quiet period: one pass builds the gateway and writes its status.
+    let before = passes(&api.lock().unwrap());
+    api.lock()
+        .unwrap()
+        .insert(&format!("{PIPELINES}/p-0"), pipeline("p-0"));
+    eventually("the first pipeline reconciled", &api, |s| {
+        all_configured(s, 1)
+    })
+    .await;
+    // Room for any pass the manager's own writes (gateway objects, status) would start.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let single = passes(&api.lock().unwrap()) - before;
+
+    // 99 more at once, as `kubectl apply -f` of a directory does.
+    let before = passes(&api.lock().unwrap());
+    {
+        let mut state = api.lock().unwrap();
+        for i in 1..100 {
+            state.insert(&format!("{PIPELINES}/p-{i}"), pipeline(&format!("p-{i}")));
+        }
+    }
+    eventually("all 100 pipelines reconciled", &api, |s| {
+        all_configured(s, 100)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let burst = passes(&api.lock().unwrap()) - before;
+    assert!(common::terminate(&mut manager).await.success());
+    std::fs::remove_file(&kubeconfig).unwrap();
+
+    // The Deployment's own watch event may add one pass, which writes nothing.
+    assert!(single <= 2, "one pipeline took {single} passes");
+    assert!(burst <= 5, "99 pipelines took {burst} passes");
+}

@@ -92,6 +92,9 @@ pub struct RunArgs {
     /// A reconcile pass runs at least this often, repairing drift.
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub resync_interval: Duration,
+    /// A change starts a pass at once; changes during a pass or within this time after it are handled by one more pass.
+    #[arg(long, default_value = "100ms", value_parser = parse_duration)]
+    pub reconcile_coalesce_window: Duration,
     /// How often the gateway pods' metrics are read for flow health.
     #[arg(long, default_value = "15s", value_parser = parse_duration)]
     pub flow_poll_interval: Duration,
@@ -200,7 +203,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     };
 
     // The reconciler: only the Lease holder runs passes; every replica serves the webhooks.
-    let changed = Arc::new(tokio::sync::Notify::new());
+    let changed = Arc::new(controller::Changes::default());
     let pipelines = controller::watch_pipelines(&client, changed.clone(), shutdown.clone());
     let caches_synced = Arc::new(std::sync::atomic::AtomicBool::new(false));
     {
@@ -247,7 +250,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
                     max_pipelines: args.gateway.max_pipelines,
                 },
                 resync: args.resync_interval,
-                debounce: Duration::from_secs(1),
+                coalesce_window: args.reconcile_coalesce_window,
                 flow_poll: args.flow_poll_interval,
                 flow_window: args.flow_window,
                 scrape: crate::flow::scrape::ScrapeLimits {
