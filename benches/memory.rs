@@ -74,6 +74,8 @@ async fn measure(unrelated: usize) -> Measurement {
             "telemetry",
             "--identity",
             "manager-0",
+            "--shutdown-delay",
+            "0s",
             "--log-format",
             "json",
         ])

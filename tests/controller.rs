@@ -57,6 +57,8 @@ fn start_logging_to(kubeconfig: &std::path::Path, log: Stdio) -> Child {
             "telemetry",
             "--identity",
             "manager-0",
+            "--shutdown-delay",
+            "0s",
             "--flow-poll-interval",
             "1s",
             "--log-format",
@@ -376,6 +378,8 @@ async fn a_burst_of_pipelines_costs_a_few_passes_and_a_single_change_one() {
             "telemetry",
             "--identity",
             "manager-0",
+            "--shutdown-delay",
+            "0s",
             "--max-pipelines",
             "0",
         ])
@@ -441,4 +445,79 @@ async fn a_burst_of_pipelines_costs_a_few_passes_and_a_single_change_one() {
     // The Deployment's own watch event may add one pass, which writes nothing.
     assert!(single <= 2, "one pipeline took {single} passes");
     assert!(burst <= 5, "99 pipelines took {burst} passes");
+}
+
+/// On SIGTERM the manager releases the Lease and reports not ready at once, and keeps running
+/// (serving webhooks) for `--shutdown-delay`, here longer than the test.
+#[tokio::test]
+async fn sigterm_releases_the_lease_and_fails_readiness_before_the_shutdown_delay_ends() {
+    telemetry_manager::tls::install_crypto_provider();
+    let api = Arc::new(Mutex::new(FakeApi::default()));
+    let address = fake_api::serve(api.clone()).await;
+    let kubeconfig =
+        std::env::temp_dir().join(format!("tm-sigterm-kubeconfig-{}", std::process::id()));
+    fake_api::kubeconfig(address, &kubeconfig);
+    let health: std::net::SocketAddr = format!("127.0.0.1:{}", common::free_port())
+        .parse()
+        .unwrap();
+    let mut manager = Command::new(env!("CARGO_BIN_EXE_telemetry-manager"))
+        .args([
+            "run",
+            "--webhook-addr",
+            &format!("127.0.0.1:{}", common::free_port()),
+            "--metrics-addr",
+            &format!("127.0.0.1:{}", common::free_port()),
+            "--health-addr",
+            &health.to_string(),
+            "--namespace",
+            "telemetry",
+            "--identity",
+            "manager-0",
+            "--webhook-extra-san",
+            "127.0.0.1",
+            "--shutdown-delay",
+            "10m",
+        ])
+        .env("KUBECONFIG", &kubeconfig)
+        .env_remove("POD_NAMESPACE")
+        .env_remove("POD_NAME")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    eventually("the Lease", &api, |s| {
+        s.objects
+            .get(LEASE)
+            .is_some_and(|l| l["spec"]["holderIdentity"] == "manager-0")
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while common::http_get(health, "/readyz").await.map(|r| r.0) != Some(200) {
+        assert!(
+            Instant::now() < deadline,
+            "the manager did not become ready"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    std::process::Command::new("kill")
+        .args(["-TERM", &manager.id().to_string()])
+        .status()
+        .unwrap();
+    eventually("the Lease released", &api, |s| {
+        s.objects[LEASE]["spec"]["holderIdentity"].is_null()
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while common::http_get(health, "/readyz").await.map(|r| r.0) != Some(503) {
+        assert!(Instant::now() < deadline, "still ready after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        manager.try_wait().unwrap().is_none(),
+        "the manager stopped before its shutdown delay ended"
+    );
+    manager.kill().unwrap();
+    manager.wait().unwrap();
+    std::fs::remove_file(&kubeconfig).unwrap();
 }
