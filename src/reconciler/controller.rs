@@ -19,6 +19,7 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 use kube::api::{Api, ListParams};
+use kube::core::PartialObjectMeta;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -189,8 +190,9 @@ impl SecretWatches {
             if self.running.contains_key(&key) {
                 continue;
             }
-            let api: Api<Secret> = Api::namespaced(client.clone(), &key.0);
+            let api: Api<PartialObjectMeta<Secret>> = Api::namespaced(client.clone(), &key.0);
             let config = watcher::Config::default().fields(&format!("metadata.name={}", key.1));
+            // Metadata only: a change is all the watch reports; the pass reads the value.
             let stream = watcher(api, config).default_backoff().touched_objects();
             let task = tokio::spawn(notify_on(
                 stream,
@@ -554,7 +556,8 @@ fn exporter_of(pipeline: &TracePipeline) -> ExporterRef {
     }
 }
 
-/// Events of the gateway's objects of kind `K` in `namespace` (label-selected).
+/// Events of the gateway's objects of kind `K` in `namespace` (label-selected). Metadata only:
+/// the event is all that matters, and the bodies (pod specs and statuses) would cost memory.
 fn owned<K>(
     client: &kube::Client,
     namespace: &str,
@@ -568,7 +571,7 @@ where
         + 'static,
 {
     watcher(
-        Api::<K>::namespaced(client.clone(), namespace),
+        Api::<PartialObjectMeta<K>>::namespaced(client.clone(), namespace),
         gateway_selector(),
     )
     .default_backoff()
@@ -594,7 +597,9 @@ fn made_by_others(changes: &[ObjectChange], own: &BTreeMap<String, String>) -> b
         .any(|change| change.version.is_none() || own.get(&change.key) != change.version.as_ref())
 }
 
-/// The changes of the gateway's objects of kind `K` in `namespace` (label-selected).
+/// The changes of the gateway's objects of kind `K` in `namespace` (label-selected). Metadata
+/// only: name and resourceVersion are all that is compared, and the bodies (the whole collector
+/// configuration, the env Secret's values) would be decoded at every write for nothing.
 fn object_changes<K>(
     client: &kube::Client,
     namespace: &str,
@@ -607,9 +612,9 @@ where
         + Send
         + 'static,
 {
-    let key = |object: &K| format!("{}/{}", K::kind(&()), object.name_any());
+    let key = |object: &PartialObjectMeta<K>| format!("{}/{}", K::kind(&()), object.name_any());
     watcher(
-        Api::<K>::namespaced(client.clone(), namespace),
+        Api::<PartialObjectMeta<K>>::namespaced(client.clone(), namespace),
         gateway_selector(),
     )
     .default_backoff()
