@@ -279,10 +279,12 @@ pub async fn run(inputs: ControllerInputs, shutdown: CancellationToken) {
     } = inputs;
     let target = settings.pass.gateway.namespace.clone();
     // Deployment and pod changes (rollouts, crashes, the autoscaler's replica count) only change
-    // health: a normal pass, which writes nothing when the applied hashes still match.
-    tokio::spawn(notify_on(
-        owned::<Deployment>(&client, &target),
-        changed.clone(),
+    // health: a normal pass, which writes nothing when the applied hashes still match. The
+    // Deployment's event of this manager's own apply is left out, as for drift below.
+    let (deployment_sender, mut deployment_changes) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(forward_changes(
+        object_changes::<Deployment>(&client, &target),
+        deployment_sender,
         shutdown.clone(),
         "gateway Deployment",
     ));
@@ -358,12 +360,14 @@ pub async fn run(inputs: ControllerInputs, shutdown: CancellationToken) {
             }
             // Re-applying everything on an edit is rate-limited, so that a controller that keeps
             // changing one of these objects cannot drive a loop; hashes still catch real changes.
-            Some(first) = drifted.recv() => {
-                let mut changes = vec![first];
-                while let Ok(change) = drifted.try_recv() {
-                    changes.push(change);
+            Some(first) = deployment_changes.recv() => {
+                if made_by_others(&with_queued(first, &mut deployment_changes), &own_versions) {
+                    trigger.change(Instant::now());
                 }
-                if made_by_others(&changes, &own_versions) {
+                false
+            }
+            Some(first) = drifted.recv() => {
+                if made_by_others(&with_queued(first, &mut drifted), &own_versions) {
                     if last_full_apply.is_none_or(|t| t.elapsed() >= DRIFT_REAPPLY_INTERVAL) {
                         next_mode = ApplyMode::All;
                     }
@@ -587,6 +591,18 @@ struct ObjectChange {
     key: String,
     /// The object's resourceVersion now; `None` when it was deleted.
     version: Option<String>,
+}
+
+/// `first` and the changes queued behind it.
+fn with_queued(
+    first: ObjectChange,
+    queue: &mut tokio::sync::mpsc::UnboundedReceiver<ObjectChange>,
+) -> Vec<ObjectChange> {
+    let mut changes = vec![first];
+    while let Ok(change) = queue.try_recv() {
+        changes.push(change);
+    }
+    changes
 }
 
 /// Whether any of `changes` was made by someone else: a deletion, or a version other than the
