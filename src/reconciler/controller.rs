@@ -376,6 +376,9 @@ pub async fn run(inputs: ControllerInputs, shutdown: CancellationToken) {
                 false
             }
             _ = tokio::time::sleep_until(next_pass) => {
+                // Set again when the pass ends; moved on here so that this timer does not fire
+                // again while the pass waits for a coalesce window.
+                next_pass = Instant::now() + settings.resync;
                 next_mode = ApplyMode::All;
                 trigger.change(Instant::now());
                 false
