@@ -463,7 +463,9 @@ async fn sigterm_releases_the_lease_and_fails_readiness_before_the_shutdown_dela
     let health: std::net::SocketAddr = format!("127.0.0.1:{}", common::free_port())
         .parse()
         .unwrap();
-    let mut manager = Command::new(env!("CARGO_BIN_EXE_telemetry-manager"))
+    let log_path = std::env::temp_dir().join(format!("tm-sigterm-log-{}", std::process::id()));
+    let log = std::fs::File::create(&log_path).unwrap();
+    let manager = Command::new(env!("CARGO_BIN_EXE_telemetry-manager"))
         .args([
             "run",
             "--webhook-addr",
@@ -480,31 +482,38 @@ async fn sigterm_releases_the_lease_and_fails_readiness_before_the_shutdown_dela
             "127.0.0.1",
             "--shutdown-delay",
             "10m",
+            "--log-format",
+            "text",
         ])
         .env("KUBECONFIG", &kubeconfig)
         .env_remove("POD_NAMESPACE")
         .env_remove("POD_NAME")
-        .stdout(Stdio::null())
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::from(log))
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // Killed however the test ends: it would otherwise wait out its shutdown delay.
+    let mut manager = KilledOnDrop(manager);
+    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
     eventually("the Lease", &api, |s| {
         s.objects
             .get(LEASE)
             .is_some_and(|l| l["spec"]["holderIdentity"] == "manager-0")
     })
     .await;
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while common::http_get(health, "/readyz").await.map(|r| r.0) != Some(200) {
         assert!(
             Instant::now() < deadline,
-            "the manager did not become ready"
+            "the manager did not become ready; its log:\n{}",
+            log()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
     std::process::Command::new("kill")
-        .args(["-TERM", &manager.id().to_string()])
+        .args(["-TERM", &manager.0.id().to_string()])
         .status()
         .unwrap();
     eventually("the Lease released", &api, |s| {
@@ -513,14 +522,28 @@ async fn sigterm_releases_the_lease_and_fails_readiness_before_the_shutdown_dela
     .await;
     let deadline = Instant::now() + Duration::from_secs(30);
     while common::http_get(health, "/readyz").await.map(|r| r.0) != Some(503) {
-        assert!(Instant::now() < deadline, "still ready after SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "still ready after SIGTERM; log:\n{}",
+            log()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(
-        manager.try_wait().unwrap().is_none(),
-        "the manager stopped before its shutdown delay ended"
+        manager.0.try_wait().unwrap().is_none(),
+        "the manager stopped before its shutdown delay ended; log:\n{}",
+        log()
     );
-    manager.kill().unwrap();
-    manager.wait().unwrap();
+    drop(manager);
     std::fs::remove_file(&kubeconfig).unwrap();
+    std::fs::remove_file(&log_path).unwrap();
+}
+
+struct KilledOnDrop(Child);
+
+impl Drop for KilledOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
