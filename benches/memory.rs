@@ -1,9 +1,10 @@
-//! Memory of the manager against a cluster with many Secrets it does not reference
-//! (docs/architecture.md#reconciliation: no cluster-wide Secret cache). The real binary runs
-//! against the in-memory API server of the tests, once with no unrelated Secrets and once with
-//! 10,000 (1 KiB each, in the referenced Secret's namespace and in others); after it reached a
-//! steady state its resident memory is read from /proc, and the API requests it made for Secrets
-//! are counted.
+//! Memory of the manager with one and with five pipelines, and against a cluster with many
+//! Secrets it does not reference (docs/architecture.md#reconciliation: no cluster-wide Secret
+//! cache). The real binary runs against the in-memory API server of the tests with 1 or 5
+//! pipelines, each with its endpoint in its own Secret, and with no unrelated Secrets or 10,000
+//! (1 KiB each, in the referenced Secrets' namespace and in others); 60 s after it wrote every
+//! pipeline's status its resident memory is read from /proc, and the API requests it made for
+//! Secrets are counted.
 //!
 //! `cargo bench --bench memory`; results go to BENCHMARKS.md.
 
@@ -28,6 +29,7 @@ fn rss_kib(pid: u32, field: &str) -> u64 {
 }
 
 struct Measurement {
+    pipelines: usize,
     unrelated: usize,
     rss_kib: u64,
     peak_kib: u64,
@@ -35,22 +37,27 @@ struct Measurement {
     unselected_secret_requests: usize,
 }
 
-async fn measure(unrelated: usize) -> Measurement {
+const STEADY: Duration = Duration::from_secs(60);
+
+async fn measure(pipelines: usize, unrelated: usize) -> Measurement {
     use base64::Engine;
     let api = Arc::new(Mutex::new(FakeApi::default()));
     {
         let mut state = api.lock().unwrap();
         let endpoint = base64::engine::general_purpose::STANDARD.encode("backend.example.com:4317");
-        state.insert(
-            "/api/v1/namespaces/obs/secrets/backend",
-            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "backend", "namespace": "obs"}, "data": {"endpoint": endpoint}}),
-        );
-        state.insert(
-            "/apis/telemetry.kyma-project.io/v1beta1/tracepipelines/backend",
-            json!({"apiVersion": "telemetry.kyma-project.io/v1beta1", "kind": "TracePipeline", "metadata": {"name": "backend"},
-                   "spec": {"output": {"otlp": {"protocol": "grpc", "endpoint":
-                       {"valueFrom": {"secretKeyRef": {"name": "backend", "namespace": "obs", "key": "endpoint"}}}}}}}),
-        );
+        for i in 0..pipelines {
+            let name = format!("backend-{i}");
+            state.insert(
+                &format!("/api/v1/namespaces/obs/secrets/{name}"),
+                json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": "obs"}, "data": {"endpoint": endpoint}}),
+            );
+            state.insert(
+                &format!("/apis/telemetry.kyma-project.io/v1beta1/tracepipelines/{name}"),
+                json!({"apiVersion": "telemetry.kyma-project.io/v1beta1", "kind": "TracePipeline", "metadata": {"name": name},
+                       "spec": {"output": {"otlp": {"protocol": "grpc", "endpoint":
+                           {"valueFrom": {"secretKeyRef": {"name": name, "namespace": "obs", "key": "endpoint"}}}}}}}),
+            );
+        }
         let payload = base64::engine::general_purpose::STANDARD.encode(vec![b'x'; 1024]);
         for i in 0..unrelated {
             let namespace = if i % 2 == 0 { "obs" } else { "other" };
@@ -74,6 +81,8 @@ async fn measure(unrelated: usize) -> Measurement {
             "telemetry",
             "--identity",
             "manager-0",
+            "--shutdown-delay",
+            "0s",
             "--log-format",
             "json",
         ])
@@ -97,24 +106,29 @@ async fn measure(unrelated: usize) -> Measurement {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let done = api
-            .lock()
-            .unwrap()
-            .objects
-            .get("/apis/telemetry.kyma-project.io/v1beta1/tracepipelines/backend")
-            .is_some_and(|p| {
-                p["status"]["conditions"]
-                    .as_array()
-                    .is_some_and(|c| c.len() >= 2)
-            });
+        let done = {
+            let state = api.lock().unwrap();
+            (0..pipelines).all(|i| {
+                state
+                    .objects
+                    .get(&format!(
+                        "/apis/telemetry.kyma-project.io/v1beta1/tracepipelines/backend-{i}"
+                    ))
+                    .is_some_and(|p| {
+                        p["status"]["conditions"]
+                            .as_array()
+                            .is_some_and(|c| c.len() >= 2)
+                    })
+            })
+        };
         if done {
             break;
         }
         assert!(Instant::now() < deadline, "the manager did not reconcile");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // Steady state: watches open, first flow probe done.
-    tokio::time::sleep(Duration::from_secs(20)).await;
+    // Steady state: watches open, flow probes running.
+    tokio::time::sleep(STEADY).await;
     let (rss_kib, peak_kib) = (
         rss_kib(manager.id(), "VmRSS:"),
         rss_kib(manager.id(), "VmHWM:"),
@@ -134,6 +148,7 @@ async fn measure(unrelated: usize) -> Measurement {
         })
         .count();
     Measurement {
+        pipelines,
         unrelated,
         rss_kib,
         peak_kib,
@@ -149,13 +164,21 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        println!("| unrelated Secrets | RSS after 20 s (KiB) | peak RSS (KiB) | Secret requests | Secret lists or watches without a name |");
-        println!("|---|---|---|---|---|");
-        for unrelated in [0, 10_000] {
-            let m = measure(unrelated).await;
+        println!(
+            "| pipelines | unrelated Secrets | RSS after {} s (KiB) | peak RSS (KiB) | Secret requests | Secret lists or watches without a name |",
+            STEADY.as_secs()
+        );
+        println!("|---|---|---|---|---|---|");
+        for (pipelines, unrelated) in [(1, 0), (5, 0), (1, 10_000)] {
+            let m = measure(pipelines, unrelated).await;
             println!(
-                "| {} | {} | {} | {} | {} |",
-                m.unrelated, m.rss_kib, m.peak_kib, m.secret_requests, m.unselected_secret_requests
+                "| {} | {} | {} | {} | {} | {} |",
+                m.pipelines,
+                m.unrelated,
+                m.rss_kib,
+                m.peak_kib,
+                m.secret_requests,
+                m.unselected_secret_requests
             );
         }
     });

@@ -27,7 +27,7 @@ pub fn health_router(ready: Readiness) -> Router {
                     } else {
                         (
                             StatusCode::SERVICE_UNAVAILABLE,
-                            "webhook certificate not loaded yet\n",
+                            "not ready: webhook certificate not loaded, pipelines not listed yet, or shutting down\n",
                         )
                     }
                 }

@@ -22,6 +22,8 @@ pub struct Metrics {
     pub reconciles: IntCounterVec,
     /// Duration of a reconcile pass.
     pub reconcile_duration: Histogram,
+    /// From the oldest change a pass handles to the start of the pass.
+    pub reconcile_trigger_delay: Histogram,
     /// 1 for each pipeline's current condition status, 0 for the others.
     pub pipeline_condition: IntGaugeVec,
     /// 1 per existing pipeline, with its protocol.
@@ -113,6 +115,16 @@ impl Metrics {
             ]),
         )
         .expect("valid metric definition");
+        let reconcile_trigger_delay = Histogram::with_opts(
+            HistogramOpts::new(
+                "telemetry_reconcile_trigger_delay_seconds",
+                "Time from the oldest change a reconcile pass handles to the start of the pass.",
+            )
+            .buckets(vec![
+                0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+        )
+        .expect("valid metric definition");
         let pipeline_condition = IntGaugeVec::new(
             Opts::new(
                 "telemetry_tracepipeline_condition",
@@ -184,6 +196,9 @@ impl Metrics {
             .register(Box::new(reconcile_duration.clone()))
             .expect("registered once");
         registry
+            .register(Box::new(reconcile_trigger_delay.clone()))
+            .expect("registered once");
+        registry
             .register(Box::new(pipeline_condition.clone()))
             .expect("registered once");
         registry
@@ -207,6 +222,7 @@ impl Metrics {
             certificate_reload_failures,
             reconciles,
             reconcile_duration,
+            reconcile_trigger_delay,
             pipeline_condition,
             pipeline_info,
             leader,

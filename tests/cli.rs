@@ -361,3 +361,17 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn run_refuses_lease_timings_that_do_not_nest_before_connecting() {
+    let output = manager(
+        &["run", "--namespace", "x", "--lease-renew-deadline", "9s"],
+        None,
+    );
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("--lease-renew-deadline (9s) must be shorter than --lease-duration (8s)"),
+        "{stderr}"
+    );
+}

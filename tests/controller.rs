@@ -57,6 +57,8 @@ fn start_logging_to(kubeconfig: &std::path::Path, log: Stdio) -> Child {
             "telemetry",
             "--identity",
             "manager-0",
+            "--shutdown-delay",
+            "0s",
             "--flow-poll-interval",
             "1s",
             "--log-format",
@@ -336,4 +338,212 @@ async fn without_access_to_kube_system_the_gateway_is_built_without_the_cluster_
     );
     std::fs::remove_file(&kubeconfig).unwrap();
     std::fs::remove_file(&log_path).unwrap();
+}
+
+/// Passes so far: each pass reads the gateway's ServiceAccount first, to apply or delete it.
+fn passes(state: &FakeApi) -> usize {
+    state
+        .requests
+        .iter()
+        .filter(|r| {
+            r.starts_with(
+                "GET /api/v1/namespaces/telemetry/serviceaccounts/telemetry-trace-gateway",
+            )
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn a_burst_of_pipelines_costs_a_few_passes_and_a_single_change_one() {
+    telemetry_manager::tls::install_crypto_provider();
+    let api = Arc::new(Mutex::new(FakeApi::default()));
+    api.lock().unwrap().insert(
+        KUBE_SYSTEM,
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-system"}}),
+    );
+    let address = fake_api::serve(api.clone()).await;
+    let kubeconfig =
+        std::env::temp_dir().join(format!("tm-burst-kubeconfig-{}", std::process::id()));
+    fake_api::kubeconfig(address, &kubeconfig);
+    let mut manager = Command::new(env!("CARGO_BIN_EXE_telemetry-manager"))
+        .args([
+            "run",
+            "--webhook-addr",
+            &format!("127.0.0.1:{}", common::free_port()),
+            "--metrics-addr",
+            &format!("127.0.0.1:{}", common::free_port()),
+            "--health-addr",
+            &format!("127.0.0.1:{}", common::free_port()),
+            "--namespace",
+            "telemetry",
+            "--identity",
+            "manager-0",
+            "--shutdown-delay",
+            "0s",
+            "--max-pipelines",
+            "0",
+        ])
+        .env("KUBECONFIG", &kubeconfig)
+        .env_remove("POD_NAMESPACE")
+        .env_remove("POD_NAME")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    eventually("the first pass", &api, |s| passes(s) > 0).await;
+    // Room for the passes of the start (leadership, first lists) to end.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let pipeline = |name: &str| {
+        json!({"apiVersion": "telemetry.kyma-project.io/v1beta1", "kind": "TracePipeline",
+               "metadata": {"name": name},
+               "spec": {"output": {"otlp": {"endpoint": {"value": format!("{name}.example.com:4317")}}}}})
+    };
+    let all_configured = |s: &FakeApi, count: usize| {
+        let configured = (0..count).all(|i| {
+            s.objects
+                .get(&format!("{PIPELINES}/p-{i}"))
+                .and_then(|p| condition(p, "ConfigurationGenerated"))
+                .is_some_and(|c| c["reason"] == "GatewayConfigured")
+        });
+        let config = s
+            .objects
+            .get(CONFIG_MAP)
+            .and_then(|c| c["data"]["relay.conf"].as_str().map(str::to_string));
+        configured
+            && config.is_some_and(|c| (0..count).all(|i| c.contains(&format!("otlp_grpc/p-{i}:"))))
+    };
+
+    // One pipeline after a quiet period: one pass builds the gateway and writes its status.
+    let before = passes(&api.lock().unwrap());
+    api.lock()
+        .unwrap()
+        .insert(&format!("{PIPELINES}/p-0"), pipeline("p-0"));
+    eventually("the first pipeline reconciled", &api, |s| {
+        all_configured(s, 1)
+    })
+    .await;
+    // Room for any pass the manager's own writes (gateway objects, status) would start.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let single = passes(&api.lock().unwrap()) - before;
+
+    // 99 more at once, as `kubectl apply -f` of a directory does.
+    let before = passes(&api.lock().unwrap());
+    {
+        let mut state = api.lock().unwrap();
+        for i in 1..100 {
+            state.insert(&format!("{PIPELINES}/p-{i}"), pipeline(&format!("p-{i}")));
+        }
+    }
+    eventually("all 100 pipelines reconciled", &api, |s| {
+        all_configured(s, 100)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let burst = passes(&api.lock().unwrap()) - before;
+    assert!(common::terminate(&mut manager).await.success());
+    std::fs::remove_file(&kubeconfig).unwrap();
+
+    // The events of the manager's own writes (gateway objects, Deployment, status) start none.
+    assert_eq!(single, 1, "one pipeline took {single} passes");
+    // The first change starts a pass at once; the others wait for one or two more.
+    assert!(burst <= 4, "99 pipelines took {burst} passes");
+}
+
+/// On SIGTERM the manager releases the Lease and reports not ready at once, and keeps running
+/// (serving webhooks) for `--shutdown-delay`, here longer than the test.
+#[tokio::test]
+async fn sigterm_releases_the_lease_and_fails_readiness_before_the_shutdown_delay_ends() {
+    telemetry_manager::tls::install_crypto_provider();
+    let api = Arc::new(Mutex::new(FakeApi::default()));
+    let address = fake_api::serve(api.clone()).await;
+    let kubeconfig =
+        std::env::temp_dir().join(format!("tm-sigterm-kubeconfig-{}", std::process::id()));
+    fake_api::kubeconfig(address, &kubeconfig);
+    let health: std::net::SocketAddr = format!("127.0.0.1:{}", common::free_port())
+        .parse()
+        .unwrap();
+    let log_path = std::env::temp_dir().join(format!("tm-sigterm-log-{}", std::process::id()));
+    let log = std::fs::File::create(&log_path).unwrap();
+    let manager = Command::new(env!("CARGO_BIN_EXE_telemetry-manager"))
+        .args([
+            "run",
+            "--webhook-addr",
+            &format!("127.0.0.1:{}", common::free_port()),
+            "--metrics-addr",
+            &format!("127.0.0.1:{}", common::free_port()),
+            "--health-addr",
+            &health.to_string(),
+            "--namespace",
+            "telemetry",
+            "--identity",
+            "manager-0",
+            "--webhook-extra-san",
+            "127.0.0.1",
+            "--shutdown-delay",
+            "10m",
+            "--log-format",
+            "text",
+        ])
+        .env("KUBECONFIG", &kubeconfig)
+        .env_remove("POD_NAMESPACE")
+        .env_remove("POD_NAME")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::from(log))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed however the test ends: it would otherwise wait out its shutdown delay.
+    let mut manager = KilledOnDrop(manager);
+    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    eventually("the Lease", &api, |s| {
+        s.objects
+            .get(LEASE)
+            .is_some_and(|l| l["spec"]["holderIdentity"] == "manager-0")
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while common::http_get(health, "/readyz").await.map(|r| r.0) != Some(200) {
+        assert!(
+            Instant::now() < deadline,
+            "the manager did not become ready; its log:\n{}",
+            log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    std::process::Command::new("kill")
+        .args(["-TERM", &manager.0.id().to_string()])
+        .status()
+        .unwrap();
+    eventually("the Lease released", &api, |s| {
+        s.objects[LEASE]["spec"]["holderIdentity"].is_null()
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while common::http_get(health, "/readyz").await.map(|r| r.0) != Some(503) {
+        assert!(
+            Instant::now() < deadline,
+            "still ready after SIGTERM; log:\n{}",
+            log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        manager.0.try_wait().unwrap().is_none(),
+        "the manager stopped before its shutdown delay ended; log:\n{}",
+        log()
+    );
+    drop(manager);
+    std::fs::remove_file(&kubeconfig).unwrap();
+    std::fs::remove_file(&log_path).unwrap();
+}
+
+struct KilledOnDrop(Child);
+
+impl Drop for KilledOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

@@ -586,6 +586,8 @@ async fn scraped_families() -> BTreeSet<String> {
             "telemetry",
             "--identity",
             "manager-0",
+            "--shutdown-delay",
+            "0s",
             "--webhook-extra-san",
             "127.0.0.1",
             "--flow-poll-interval",

@@ -90,26 +90,6 @@ fn kubeconfig(api: SocketAddr) -> std::path::PathBuf {
     path
 }
 
-async fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
-    let stream = tokio::net::TcpStream::connect(addr).await.ok()?;
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .ok()?;
-    tokio::spawn(connection);
-    let request = http::Request::get(path)
-        .header("host", "127.0.0.1")
-        .body(http_body_util::Empty::<Bytes>::new())
-        .unwrap();
-    let response = sender.send_request(request).await.ok()?;
-    let status = response.status().as_u16();
-    let body = http_body_util::BodyExt::collect(response.into_body())
-        .await
-        .ok()?
-        .to_bytes();
-    Some((status, String::from_utf8_lossy(&body).into_owned()))
-}
-
 #[tokio::test]
 async fn run_serves_webhooks_with_a_self_managed_certificate_and_stops_on_sigterm() {
     telemetry_manager::tls::install_crypto_provider();
@@ -140,6 +120,8 @@ async fn run_serves_webhooks_with_a_self_managed_certificate_and_stops_on_sigter
             "127.0.0.1",
             "--log-format",
             "text",
+            "--shutdown-delay",
+            "0s",
         ])
         .env("KUBECONFIG", &kubeconfig)
         .env_remove("POD_NAMESPACE")
@@ -152,7 +134,7 @@ async fn run_serves_webhooks_with_a_self_managed_certificate_and_stops_on_sigter
     let health: SocketAddr = format!("127.0.0.1:{health_port}").parse().unwrap();
     let started = Instant::now();
     loop {
-        if let Some((200, _)) = http_get(health, "/readyz").await {
+        if let Some((200, _)) = common::http_get(health, "/readyz").await {
             break;
         }
         assert!(
@@ -222,7 +204,7 @@ async fn run_serves_webhooks_with_a_self_managed_certificate_and_stops_on_sigter
         "{answer}"
     );
 
-    let metrics = http_get(
+    let metrics = common::http_get(
         format!("127.0.0.1:{metrics_port}").parse().unwrap(),
         "/metrics",
     )

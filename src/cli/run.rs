@@ -89,9 +89,24 @@ pub struct RunArgs {
     /// Name of the leader-election Lease in the manager's namespace.
     #[arg(long, default_value = "telemetry-manager-leader")]
     pub lease_name: String,
+    /// How long the leader Lease stays valid without renewal; a standby takes over a crashed leader's Lease after this (whole seconds).
+    #[arg(long, default_value = "8s", value_parser = parse_duration)]
+    pub lease_duration: Duration,
+    /// The leader stops writing when no renewal succeeded for this long; shorter than --lease-duration.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub lease_renew_deadline: Duration,
+    /// How often the leader renews the Lease and the standbys check it; shorter than --lease-renew-deadline.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub lease_retry_period: Duration,
+    /// After SIGTERM: release the Lease, report not ready, and keep serving webhooks this long, so that endpoint removal propagates before the server stops.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub shutdown_delay: Duration,
     /// A reconcile pass runs at least this often, repairing drift.
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub resync_interval: Duration,
+    /// A change starts a pass at once; changes during a pass or within this time after it are handled by one more pass.
+    #[arg(long, default_value = "100ms", value_parser = parse_duration)]
+    pub reconcile_coalesce_window: Duration,
     /// How often the gateway pods' metrics are read for flow health.
     #[arg(long, default_value = "15s", value_parser = parse_duration)]
     pub flow_poll_interval: Duration,
@@ -150,6 +165,8 @@ pub enum RunError {
     Kube(#[from] kube::Error),
     #[error(transparent)]
     GatewayArgs(#[from] crate::cli::GatewayArgsError),
+    #[error(transparent)]
+    LeaseTimings(#[from] leader::LeaseTimingError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -168,6 +185,20 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     init_logging(args.log_format);
     let namespace = namespace(&args);
     let mut gateway = args.gateway.settings(&namespace)?;
+    let identity = args.identity.clone().unwrap_or_else(|| {
+        std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "telemetry-manager".into())
+    });
+    let lease_settings = leader::LeaseSettings {
+        namespace: namespace.clone(),
+        name: args.lease_name.clone(),
+        identity: identity.clone(),
+        duration: args.lease_duration,
+        renew_deadline: args.lease_renew_deadline,
+        retry: args.lease_retry_period,
+    };
+    lease_settings.check_timings()?;
     let client = kube::Client::try_default().await?;
     let metrics = Metrics::new();
     let store = CertStore::new();
@@ -200,7 +231,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     };
 
     // The reconciler: only the Lease holder runs passes; every replica serves the webhooks.
-    let changed = Arc::new(tokio::sync::Notify::new());
+    let changed = Arc::new(controller::Changes::default());
     let pipelines = controller::watch_pipelines(&client, changed.clone(), shutdown.clone());
     let caches_synced = Arc::new(std::sync::atomic::AtomicBool::new(false));
     {
@@ -211,23 +242,15 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
             }
         });
     }
-    let identity = args.identity.clone().unwrap_or_else(|| {
-        std::fs::read_to_string("/etc/hostname")
-            .map(|h| h.trim().to_string())
-            .unwrap_or_else(|_| "telemetry-manager".into())
-    });
+    // On SIGTERM the reconciler stops first, then the Lease is released: nothing writes after
+    // another replica may have taken over.
+    let (stop_reconciling, release_lease) = (CancellationToken::new(), CancellationToken::new());
     let (leading_tx, leading) = tokio::sync::watch::channel(false);
     let lease = tokio::spawn(leader::run(
         client.clone(),
-        leader::LeaseSettings {
-            namespace: namespace.clone(),
-            name: args.lease_name.clone(),
-            identity: identity.clone(),
-            duration: Duration::from_secs(15),
-            retry: Duration::from_secs(5),
-        },
+        lease_settings,
         leading_tx,
-        shutdown.clone(),
+        release_lease.clone(),
     ));
     {
         let (mut leading, metrics) = (leading.clone(), metrics.clone());
@@ -247,7 +270,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
                     max_pipelines: args.gateway.max_pipelines,
                 },
                 resync: args.resync_interval,
-                debounce: Duration::from_secs(1),
+                coalesce_window: args.reconcile_coalesce_window,
                 flow_poll: args.flow_poll_interval,
                 flow_window: args.flow_window,
                 scrape: crate::flow::scrape::ScrapeLimits {
@@ -264,7 +287,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
                 instance: Some(identity),
             },
         },
-        shutdown.clone(),
+        stop_reconciling.clone(),
     ));
 
     let settings = Settings {
@@ -280,10 +303,14 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         shutdown.clone(),
     ));
     let ready_store = store.clone();
+    let shutting_down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopping = shutting_down.clone();
     let health = tokio::spawn(admin::serve(
         health_listener,
         admin::health_router(Arc::new(move || {
-            ready_store.is_loaded() && caches_synced.load(std::sync::atomic::Ordering::Relaxed)
+            ready_store.is_loaded()
+                && caches_synced.load(std::sync::atomic::Ordering::Relaxed)
+                && !stopping.load(std::sync::atomic::Ordering::Relaxed)
         })),
         shutdown.clone(),
     ));
@@ -294,16 +321,20 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     ));
 
     termination_signal().await;
+    // Kubernetes removes a terminating pod from the webhook Service's endpoints while the API
+    // servers may still send it admissions for a moment: keep serving them, but report not
+    // ready, for --shutdown-delay (instead of a preStop sleep, which needs Kubernetes 1.30).
+    let stop_serving = tokio::time::Instant::now() + args.shutdown_delay;
+    tracing::info!(delay = ?args.shutdown_delay, "shutting down: releasing the Lease, serving webhooks until the delay ends");
+    shutting_down.store(true, std::sync::atomic::Ordering::Relaxed);
+    stop_reconciling.cancel();
+    let _ = reconciler.await;
+    release_lease.cancel();
+    let _ = lease.await;
+    tokio::time::sleep_until(stop_serving).await;
     tracing::info!("shutting down: no new connections, finishing in-flight requests");
     shutdown.cancel();
-    let _ = tokio::join!(
-        webhook,
-        health,
-        metrics_server,
-        certificates,
-        reconciler,
-        lease
-    );
+    let _ = tokio::join!(webhook, health, metrics_server, certificates);
     tracing::info!("stopped");
     Ok(())
 }

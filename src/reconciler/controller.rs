@@ -1,12 +1,14 @@
 //! The controller (docs/architecture.md#reconciliation): watches TracePipelines, the gateway's
 //! Deployment and pods in the target namespace, and only the Secrets that pipelines reference (one
-//! name-selected watch each, kept in step with the pipelines). Any change triggers one pass over
-//! all pipelines, debounced; only the Lease holder runs passes and writes. Errors back off
-//! exponentially.
+//! name-selected watch each, kept in step with the pipelines). A change starts a pass over all
+//! pipelines at once, and changes during a pass are coalesced into one more (`trigger`); the
+//! watch events of the manager's own writes (status, gateway objects) start none. Only the Lease
+//! holder runs passes and writes. Errors back off exponentially.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
@@ -17,16 +19,19 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 use kube::api::{Api, ListParams};
+use kube::core::PartialObjectMeta;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::apply::ApplyMode;
 use super::cluster_uid::ClusterUid;
 use super::pass::{self, PassOutcome, PassSettings};
 use super::status::{self, ConditionValue};
+use super::trigger::{Decision, Trigger};
 use super::write;
 use crate::api::v1beta1::TracePipeline;
 use crate::flow::scrape::{self, ScrapeLimits};
@@ -45,8 +50,9 @@ pub struct ControllerSettings {
     pub scrape: ScrapeLimits,
     /// A pass runs at least this often, repairing drift nobody reported.
     pub resync: Duration,
-    /// Changes arriving within this time are handled by one pass.
-    pub debounce: Duration,
+    /// Changes arriving while a pass runs or within this time after it are handled by one
+    /// follow-up pass (`--reconcile-coalesce-window`).
+    pub coalesce_window: Duration,
 }
 
 /// How often edits of gateway objects by others may trigger re-applying everything.
@@ -55,13 +61,42 @@ const DRIFT_REAPPLY_INTERVAL: Duration = Duration::from_secs(30);
 /// The pipelines as the controller sees them; ready once the first list arrived.
 pub type PipelineStore = Store<TracePipeline>;
 
+/// Wakes the controller when a watch saw a change, and remembers when the oldest change it has
+/// not taken yet arrived (for `telemetry_reconcile_trigger_delay_seconds`).
+#[derive(Debug, Default)]
+pub struct Changes {
+    wake: Notify,
+    oldest: Mutex<Option<Instant>>,
+}
+
+impl Changes {
+    pub fn record(&self) {
+        self.oldest
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_or_insert_with(Instant::now);
+        self.wake.notify_one();
+    }
+
+    /// The next change(s): when the oldest of them arrived.
+    async fn next(&self) -> Instant {
+        self.wake.notified().await;
+        self.oldest
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            .unwrap_or_else(Instant::now)
+    }
+}
+
 /// Start watching TracePipelines; the returned store fills in the background.
 pub fn watch_pipelines(
     client: &kube::Client,
-    changed: Arc<Notify>,
+    changed: Arc<Changes>,
     shutdown: CancellationToken,
 ) -> PipelineStore {
     let (reader, writer) = reflector::store();
+    let mut seen = BTreeMap::new();
     let stream = reflector::reflector(
         writer,
         watcher(
@@ -70,14 +105,46 @@ pub fn watch_pipelines(
         ),
     )
     .default_backoff()
-    .touched_objects();
+    .filter_map(move |event| {
+        futures::future::ready(match event {
+            Ok(event) => pipeline_event_matters(&mut seen, &event).then_some(Ok(())),
+            Err(err) => Some(Err(err)),
+        })
+    });
     tokio::spawn(notify_on(stream, changed, shutdown, "TracePipelines"));
     reader
 }
 
+/// What of a pipeline a pass depends on: everything but its metadata and status is counted by
+/// `generation`; a new uid is a new pipeline, and a deletion timestamp takes it out.
+type PipelineIdentity = (Option<String>, Option<i64>, bool);
+
+/// Whether a pipeline event asks for a pass; `seen` holds what the last event of each pipeline
+/// carried. A status write (this manager's own, at every pass) changes none of it.
+fn pipeline_event_matters(
+    seen: &mut BTreeMap<String, PipelineIdentity>,
+    event: &watcher::Event<TracePipeline>,
+) -> bool {
+    match event {
+        watcher::Event::Apply(pipeline) | watcher::Event::InitApply(pipeline) => {
+            let identity = (
+                pipeline.metadata.uid.clone(),
+                pipeline.metadata.generation,
+                pipeline.metadata.deletion_timestamp.is_some(),
+            );
+            seen.insert(pipeline.name_any(), identity.clone()) != Some(identity)
+        }
+        watcher::Event::Delete(pipeline) => {
+            seen.remove(&pipeline.name_any());
+            true
+        }
+        watcher::Event::Init | watcher::Event::InitDone => false,
+    }
+}
+
 async fn notify_on<S, T, E>(
     stream: S,
-    changed: Arc<Notify>,
+    changed: Arc<Changes>,
     shutdown: CancellationToken,
     what: &'static str,
 ) where
@@ -88,7 +155,7 @@ async fn notify_on<S, T, E>(
     loop {
         tokio::select! {
             item = stream.next() => match item {
-                Some(Ok(_)) => changed.notify_one(),
+                Some(Ok(_)) => changed.record(),
                 Some(Err(err)) => tracing::warn!(error = %err, what, "watch error; retrying"),
                 None => return,
             },
@@ -109,7 +176,7 @@ impl SecretWatches {
         &mut self,
         client: &kube::Client,
         wanted: BTreeSet<(String, String)>,
-        changed: &Arc<Notify>,
+        changed: &Arc<Changes>,
         shutdown: &CancellationToken,
     ) {
         self.running.retain(|key, task| {
@@ -123,8 +190,9 @@ impl SecretWatches {
             if self.running.contains_key(&key) {
                 continue;
             }
-            let api: Api<Secret> = Api::namespaced(client.clone(), &key.0);
+            let api: Api<PartialObjectMeta<Secret>> = Api::namespaced(client.clone(), &key.0);
             let config = watcher::Config::default().fields(&format!("metadata.name={}", key.1));
+            // Metadata only: a change is all the watch reports; the pass reads the value.
             let stream = watcher(api, config).default_backoff().touched_objects();
             let task = tokio::spawn(notify_on(
                 stream,
@@ -191,8 +259,8 @@ pub struct ControllerInputs {
     pub client: kube::Client,
     pub settings: ControllerSettings,
     pub pipelines: PipelineStore,
-    /// Notified by every watch that saw a change.
-    pub changed: Arc<Notify>,
+    /// Recorded by every watch that saw a change.
+    pub changed: Arc<Changes>,
     pub leading: watch::Receiver<bool>,
     pub metrics: Arc<Metrics>,
     pub reporter: Reporter,
@@ -211,10 +279,12 @@ pub async fn run(inputs: ControllerInputs, shutdown: CancellationToken) {
     } = inputs;
     let target = settings.pass.gateway.namespace.clone();
     // Deployment and pod changes (rollouts, crashes, the autoscaler's replica count) only change
-    // health: a normal pass, which writes nothing when the applied hashes still match.
-    tokio::spawn(notify_on(
-        owned::<Deployment>(&client, &target),
-        changed.clone(),
+    // health: a normal pass, which writes nothing when the applied hashes still match. The
+    // Deployment's event of this manager's own apply is left out, as for drift below.
+    let (deployment_sender, mut deployment_changes) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(forward_changes(
+        object_changes::<Deployment>(&client, &target),
+        deployment_sender,
         shutdown.clone(),
         "gateway Deployment",
     ));
@@ -276,27 +346,50 @@ pub async fn run(inputs: ControllerInputs, shutdown: CancellationToken) {
     let mut backoff = Duration::ZERO;
     let mut next_pass = Instant::now();
     let mut next_probe = Instant::now() + settings.flow_poll;
-    let mut last_full_apply = Instant::now() - DRIFT_REAPPLY_INTERVAL;
+    let mut last_full_apply: Option<Instant> = None;
+    let mut trigger = Trigger::new(settings.coalesce_window);
+    // When the coalesce window of the last pass closes, if a change waits for it.
+    let mut settled: Option<Instant> = None;
+    // A full re-apply when any trigger of the next pass asked for one.
+    let mut next_mode = ApplyMode::Changed;
     loop {
-        let until_pass = next_pass.saturating_duration_since(Instant::now());
-        let until_probe = next_probe.saturating_duration_since(Instant::now());
-        let (probe_due, mode) = tokio::select! {
-            _ = changed.notified() => (false, ApplyMode::Changed),
+        let probe_due = tokio::select! {
+            arrived = changed.next() => {
+                trigger.change(arrived);
+                false
+            }
             // Re-applying everything on an edit is rate-limited, so that a controller that keeps
             // changing one of these objects cannot drive a loop; hashes still catch real changes.
-            Some(first) = drifted.recv() => {
-                let mut changes = vec![first];
-                while let Ok(change) = drifted.try_recv() {
-                    changes.push(change);
+            Some(first) = deployment_changes.recv() => {
+                if made_by_others(&with_queued(first, &mut deployment_changes), &own_versions) {
+                    trigger.change(Instant::now());
                 }
-                if !made_by_others(&changes, &own_versions) {
-                    continue;
-                }
-                (false, if last_full_apply.elapsed() >= DRIFT_REAPPLY_INTERVAL { ApplyMode::All } else { ApplyMode::Changed })
+                false
             }
-            _ = tokio::time::sleep(until_pass) => (false, ApplyMode::All),
-            _ = tokio::time::sleep(until_probe) => (true, ApplyMode::Changed),
-            _ = leading.changed() => (false, ApplyMode::All),
+            Some(first) = drifted.recv() => {
+                if made_by_others(&with_queued(first, &mut drifted), &own_versions) {
+                    if last_full_apply.is_none_or(|t| t.elapsed() >= DRIFT_REAPPLY_INTERVAL) {
+                        next_mode = ApplyMode::All;
+                    }
+                    trigger.change(Instant::now());
+                }
+                false
+            }
+            _ = tokio::time::sleep_until(next_pass) => {
+                // Set again when the pass ends; moved on here so that this timer does not fire
+                // again while the pass waits for a coalesce window.
+                next_pass = Instant::now() + settings.resync;
+                next_mode = ApplyMode::All;
+                trigger.change(Instant::now());
+                false
+            }
+            _ = tokio::time::sleep_until(next_probe) => true,
+            _ = leading.changed() => {
+                next_mode = ApplyMode::All;
+                trigger.change(Instant::now());
+                false
+            }
+            _ = tokio::time::sleep_until(settled.unwrap_or(next_probe)), if settled.is_some() => false,
             _ = shutdown.cancelled() => return,
         };
         // Marks the leadership seen, so that a change already acted on here does not run
@@ -304,6 +397,9 @@ pub async fn run(inputs: ControllerInputs, shutdown: CancellationToken) {
         if !*leading.borrow_and_update() {
             next_pass = Instant::now() + settings.resync;
             next_probe = Instant::now() + settings.flow_poll;
+            trigger.reset();
+            settled = None;
+            next_mode = ApplyMode::Changed;
             continue;
         }
         if probe_due {
@@ -346,12 +442,19 @@ pub async fn run(inputs: ControllerInputs, shutdown: CancellationToken) {
                     tracing::warn!(error = %err, "writing flow health failed");
                 }
             }
-            continue;
         }
-        tokio::select! {
-            _ = tokio::time::sleep(settings.debounce) => {}
-            _ = shutdown.cancelled() => return,
-        }
+        let waited = match trigger.decide(Instant::now()) {
+            Decision::Start { waited } => waited,
+            Decision::Wait(until) => {
+                settled = until;
+                continue;
+            }
+        };
+        settled = None;
+        metrics
+            .reconcile_trigger_delay
+            .observe(waited.as_secs_f64());
+        let mode = std::mem::replace(&mut next_mode, ApplyMode::Changed);
         tokio::select! {
             ready = pipelines.wait_until_ready() => if ready.is_err() { return },
             _ = shutdown.cancelled() => return,
@@ -363,7 +466,7 @@ pub async fn run(inputs: ControllerInputs, shutdown: CancellationToken) {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
         if mode == ApplyMode::All {
-            last_full_apply = Instant::now();
+            last_full_apply = Some(Instant::now());
         }
         pass_settings.gateway.cluster_uid = cluster_uid.resolve(&client).await;
         let result = pass::reconcile_gateway(&client, &all, &pass_settings, mode, now).await;
@@ -383,6 +486,7 @@ pub async fn run(inputs: ControllerInputs, shutdown: CancellationToken) {
                 backoff = (backoff * 2).clamp(Duration::from_secs(1), Duration::from_secs(300));
                 tracing::warn!(error = %err, retry_in = ?backoff, "reconcile failed");
                 next_pass = Instant::now() + backoff;
+                trigger.finished(Instant::now());
                 continue;
             }
         };
@@ -420,6 +524,7 @@ pub async fn run(inputs: ControllerInputs, shutdown: CancellationToken) {
             .certificate_expiry
             .map(|t| Duration::from_secs(u64::try_from(t - now).unwrap_or(0)))
             .unwrap_or(settings.resync);
+        trigger.finished(Instant::now());
         next_pass = Instant::now()
             + if backoff.is_zero() {
                 settings.resync.min(expiry)
@@ -458,7 +563,8 @@ fn exporter_of(pipeline: &TracePipeline) -> ExporterRef {
     }
 }
 
-/// Events of the gateway's objects of kind `K` in `namespace` (label-selected).
+/// Events of the gateway's objects of kind `K` in `namespace` (label-selected). Metadata only:
+/// the event is all that matters, and the bodies (pod specs and statuses) would cost memory.
 fn owned<K>(
     client: &kube::Client,
     namespace: &str,
@@ -472,7 +578,7 @@ where
         + 'static,
 {
     watcher(
-        Api::<K>::namespaced(client.clone(), namespace),
+        Api::<PartialObjectMeta<K>>::namespaced(client.clone(), namespace),
         gateway_selector(),
     )
     .default_backoff()
@@ -490,6 +596,18 @@ struct ObjectChange {
     version: Option<String>,
 }
 
+/// `first` and the changes queued behind it.
+fn with_queued(
+    first: ObjectChange,
+    queue: &mut tokio::sync::mpsc::UnboundedReceiver<ObjectChange>,
+) -> Vec<ObjectChange> {
+    let mut changes = vec![first];
+    while let Ok(change) = queue.try_recv() {
+        changes.push(change);
+    }
+    changes
+}
+
 /// Whether any of `changes` was made by someone else: a deletion, or a version other than the
 /// one this manager's last write of the object left (`own`).
 fn made_by_others(changes: &[ObjectChange], own: &BTreeMap<String, String>) -> bool {
@@ -498,7 +616,9 @@ fn made_by_others(changes: &[ObjectChange], own: &BTreeMap<String, String>) -> b
         .any(|change| change.version.is_none() || own.get(&change.key) != change.version.as_ref())
 }
 
-/// The changes of the gateway's objects of kind `K` in `namespace` (label-selected).
+/// The changes of the gateway's objects of kind `K` in `namespace` (label-selected). Metadata
+/// only: name and resourceVersion are all that is compared, and the bodies (the whole collector
+/// configuration, the env Secret's values) would be decoded at every write for nothing.
 fn object_changes<K>(
     client: &kube::Client,
     namespace: &str,
@@ -511,9 +631,9 @@ where
         + Send
         + 'static,
 {
-    let key = |object: &K| format!("{}/{}", K::kind(&()), object.name_any());
+    let key = |object: &PartialObjectMeta<K>| format!("{}/{}", K::kind(&()), object.name_any());
     watcher(
-        Api::<K>::namespaced(client.clone(), namespace),
+        Api::<PartialObjectMeta<K>>::namespaced(client.clone(), namespace),
         gateway_selector(),
     )
     .default_backoff()

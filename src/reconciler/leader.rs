@@ -1,7 +1,9 @@
 //! Leader election with a `coordination.k8s.io/v1` Lease
 //! (docs/operations.md#high-availability-and-leader-election): only the holder reconciles and
-//! writes status. Renewal failure ends leadership at once; shutdown releases the Lease so another
-//! replica takes over without waiting for it to expire.
+//! writes status. A failed renewal ends leadership at once, and one that does not finish within
+//! the renew deadline (shorter than the Lease's duration) too, so this replica stops writing
+//! before another can take the Lease over. Shutdown releases the Lease so another replica takes
+//! over without waiting for it to expire.
 
 use std::time::Duration;
 
@@ -10,6 +12,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{Api, PostParams};
 use tokio::sync::watch;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Clone, Debug)]
@@ -18,10 +21,57 @@ pub struct LeaseSettings {
     pub name: String,
     /// This replica's identity (its pod name).
     pub identity: String,
-    /// How long a Lease stays valid without renewal.
+    /// How long a Lease stays valid without renewal (`--lease-duration`).
     pub duration: Duration,
-    /// How often the holder renews, and the others check.
+    /// The holder stops leading when no renewal succeeded for this long
+    /// (`--lease-renew-deadline`); shorter than `duration`.
+    pub renew_deadline: Duration,
+    /// How often the holder renews, and the others check (`--lease-retry-period`); shorter than
+    /// `renew_deadline`.
     pub retry: Duration,
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LeaseTimingError {
+    #[error("--lease-duration must be a whole number of seconds, at least 1s (got {0:?})")]
+    Duration(Duration),
+    #[error(
+        "--lease-renew-deadline ({renew_deadline:?}) must be shorter than --lease-duration ({duration:?}), so that a leader that cannot renew stops writing before its Lease expires"
+    )]
+    RenewDeadline {
+        renew_deadline: Duration,
+        duration: Duration,
+    },
+    #[error(
+        "--lease-retry-period ({retry:?}) must be shorter than --lease-renew-deadline ({renew_deadline:?}), so that a renewal is tried before the deadline"
+    )]
+    Retry {
+        retry: Duration,
+        renew_deadline: Duration,
+    },
+}
+
+impl LeaseSettings {
+    /// The timings make sense together: a Lease holds whole seconds, and retry < renew
+    /// deadline < duration.
+    pub fn check_timings(&self) -> Result<(), LeaseTimingError> {
+        if self.duration < Duration::from_secs(1) || self.duration.subsec_nanos() != 0 {
+            return Err(LeaseTimingError::Duration(self.duration));
+        }
+        if self.renew_deadline >= self.duration {
+            return Err(LeaseTimingError::RenewDeadline {
+                renew_deadline: self.renew_deadline,
+                duration: self.duration,
+            });
+        }
+        if self.retry >= self.renew_deadline || self.retry.is_zero() {
+            return Err(LeaseTimingError::Retry {
+                retry: self.retry,
+                renew_deadline: self.renew_deadline,
+            });
+        }
+        Ok(())
+    }
 }
 
 /// What to do with the Lease as it is now.
@@ -142,7 +192,8 @@ pub async fn release(api: &Api<Lease>, settings: &LeaseSettings) -> Result<(), k
         .map(|_| ())
 }
 
-/// Hold or follow the Lease until `shutdown`, publishing leadership on `leading`.
+/// Hold or follow the Lease until `shutdown`, publishing leadership on `leading`; then release
+/// it.
 pub async fn run(
     client: kube::Client,
     settings: LeaseSettings,
@@ -150,14 +201,32 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let api: Api<Lease> = Api::namespaced(client, &settings.namespace);
+    // When the last successful round started: the renewTime it wrote is no earlier, so the
+    // Lease is valid at least until then plus its duration.
+    let mut renewed: Option<Instant> = None;
     loop {
-        let leads = match try_lead(&api, &settings).await {
-            Ok(leads) => leads,
-            Err(err) => {
+        let started = Instant::now();
+        let deadline = match renewed {
+            Some(at) if *leading.borrow() => at + settings.renew_deadline,
+            _ => started + settings.renew_deadline,
+        };
+        let leads = match tokio::time::timeout_at(deadline, try_lead(&api, &settings)).await {
+            Ok(Ok(leads)) => leads,
+            Ok(Err(err)) => {
                 tracing::warn!(error = %err, "Lease renewal failed; stopping all writes until it succeeds");
                 false
             }
+            Err(_) => {
+                tracing::warn!(
+                    renew_deadline = ?settings.renew_deadline,
+                    "Lease renewal did not finish within the renew deadline; stopping all writes until it succeeds"
+                );
+                false
+            }
         };
+        if leads {
+            renewed = Some(started);
+        }
         if *leading.borrow() != leads {
             tracing::info!(leading = leads, identity = %settings.identity, "leadership changed");
             leading.send_replace(leads);

@@ -8,4 +8,5 @@ pub mod controller;
 pub mod leader;
 pub mod pass;
 pub mod status;
+pub mod trigger;
 pub mod write;

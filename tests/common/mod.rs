@@ -148,6 +148,28 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// `GET path` over plain HTTP/1.1: the status and the body, `None` when the server does not
+/// answer.
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> Option<(u16, String)> {
+    let stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .ok()?;
+    tokio::spawn(connection);
+    let request = http::Request::get(path)
+        .header("host", "127.0.0.1")
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(request).await.ok()?;
+    let status = response.status().as_u16();
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .ok()?
+        .to_bytes();
+    Some((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
 /// Send SIGTERM to `child` and wait, at most 30 s, for it to exit.
 pub async fn terminate(child: &mut std::process::Child) -> std::process::ExitStatus {
     std::process::Command::new("kill")
