@@ -43,6 +43,8 @@ pub(crate) struct Uses<'a> {
     pub contexts: Vec<(&'a str, usize)>,
     pub functions: Vec<(&'a str, usize)>,
     pub enums: Vec<(&'a str, usize)>,
+    /// Paths without a context name.
+    pub bare_paths: Vec<(&'a Path, usize)>,
 }
 
 impl<'a> Uses<'a> {
@@ -82,8 +84,9 @@ impl<'a> Uses<'a> {
             ExprKind::Map(entries) => entries.iter().for_each(|(_, value)| self.expr(value)),
             ExprKind::Enum(symbol) => self.enums.push((symbol, expr.at.0)),
             ExprKind::Path(path) => {
-                if let Some(context) = &path.context {
-                    self.contexts.push((context, expr.at.0));
+                match &path.context {
+                    Some(context) => self.contexts.push((context, expr.at.0)),
+                    None => self.bare_paths.push((path, expr.at.0)),
                 }
                 for field in &path.fields {
                     field.keys.iter().for_each(|key| self.expr(key));
@@ -520,10 +523,13 @@ impl Checker {
         for (i, field) in path.fields.iter().enumerate() {
             if i < last && !field.keys.is_empty() {
                 let next = &path.fields[i + 1];
+                let kept = full.split('.').count() - (last - i);
+                let prefix: Vec<&str> = full.split('.').take(kept).collect();
                 return Err(problem(
                     next.at.0,
                     format!(
-                        "path \"{full}\" cannot continue with \".{}\" after a key",
+                        "path \"{}\" cannot continue with \".{}\" after a key",
+                        prefix.join("."),
                         next.name
                     ),
                 ));

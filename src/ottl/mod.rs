@@ -154,18 +154,66 @@ fn supports(texts: &[Text], context: Context) -> Result<(), OttlError> {
         }
         for (symbol, column) in &uses.enums {
             if !context.has_enum(symbol) {
-                let suggestion = suggest::closest(symbol, context.enums().iter().map(|(s, _)| *s));
+                let hint = if text.surface.function(context, symbol).is_some() {
+                    " (with the context inferred, the collector reads a bare upper-case function name as an enum symbol)".to_string()
+                } else {
+                    suggest::did_you_mean(suggest::closest(
+                        symbol,
+                        context.enums().iter().map(|(s, _)| *s),
+                    ))
+                };
                 return Err(text.error(Problem {
                     column: *column,
                     message: format!(
-                        "unknown enum symbol \"{symbol}\" in the {context} context{}",
-                        suggest::did_you_mean(suggestion)
+                        "unknown enum symbol \"{symbol}\" in the {context} context{hint}"
                     ),
                 }));
             }
         }
     }
     Ok(())
+}
+
+/// Why no context can be inferred: no path starts with a context name. Points at the first path
+/// without one, with the context path it probably means.
+fn no_context(texts: &[Text], item: Item) -> OttlError {
+    let names = "resource, scope, span or spanevent";
+    for text in texts {
+        if let Some((path, column)) = text.uses().bare_paths.first() {
+            let dotted = path.dotted();
+            let guess = [
+                Context::Span,
+                Context::Resource,
+                Context::Scope,
+                Context::SpanEvent,
+            ]
+            .into_iter()
+            .map(|c| format!("{c}.{dotted}"))
+            .find(|candidate| Context::SpanEvent.path(candidate).is_some());
+            return text.error(Problem {
+                column: *column,
+                message: format!(
+                    "path \"{dotted}\" does not start with a context name ({names}), so the context cannot be inferred{}",
+                    suggest::did_you_mean(guess.as_deref())
+                ),
+            });
+        }
+    }
+    let message = format!(
+        "the context cannot be inferred: no path starts with a context name ({names}), as in span.name == \"a\""
+    );
+    match item {
+        Item::Group => OttlError {
+            item,
+            column: 0,
+            message,
+        },
+        _ => OttlError {
+            item,
+            column: 1,
+            message,
+        },
+    }
 }
 
 /// The context the collector infers for these texts (one transform group, or one filter
@@ -181,15 +229,7 @@ fn infer(texts: &[Text], item: Item, filter: bool) -> Result<Context, OttlError>
         }
     }
     let Some((text, name, column)) = best else {
-        let names: Vec<&str> = Context::ALL.iter().map(|c| c.name()).collect();
-        return Err(OttlError {
-            item,
-            column: 0,
-            message: format!(
-                "cannot infer the context: no path starts with a context name ({}), as in span.name",
-                names.join(", ")
-            ),
-        });
+        return Err(no_context(texts, item));
     };
     let Some(context) = Context::from_name(name) else {
         return Err(text.error(Problem {

@@ -80,7 +80,7 @@ fn is_boolean(expr: &Expr) -> bool {
 fn described(expr: &Expr) -> String {
     match &expr.kind {
         ExprKind::Str(_) => format!("the string {expr}"),
-        ExprKind::Path(_) => format!("the path {expr}"),
+        ExprKind::Path(_) => format!("the path \"{expr}\""),
         ExprKind::FunctionName(name) => format!("\"{name}\" without \"(\""),
         ExprKind::Enum(_) => format!("the enum symbol {expr}"),
         ExprKind::Paren(inner) => described(inner),
@@ -379,6 +379,9 @@ impl<'a> Parser<'a> {
     fn require_boolean(&self, operand: Expr) -> Parsed<Expr> {
         if is_boolean(&operand) {
             return Ok(operand);
+        }
+        if self.peek().kind == TokenKind::Equal {
+            return Err(self.error_here("\"=\" is not a comparison operator; write \"==\""));
         }
         let hint = if is_value(&operand) {
             "; compare it with ==, !=, <, <=, > or >="
