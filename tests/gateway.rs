@@ -392,6 +392,79 @@ fn a_cluster_name_cannot_break_out_of_its_string() {
     );
 }
 
+/// Two pipelines with their own OTTL and one without: `orders` transforms (one group with
+/// conditions, one without) and filters, `payments` only filters, with two groups.
+fn pipelines_with_own_ottl() -> String {
+    let orders = "apiVersion: telemetry.kyma-project.io/v1beta1\nkind: TracePipeline\nmetadata:\n  name: orders\n  uid: 00000000-0000-0000-0000-000000000006\nspec:\n  output:\n    otlp:\n      endpoint:\n        value: orders.example.com:4317\n  transform:\n  - conditions:\n    - span.kind == SPAN_KIND_SERVER\n    - resource.attributes[\"k8s.namespace.name\"] == \"kyma-system\"\n    statements:\n    - set(span.attributes[\"env\"], \"prod\")\n    - replace_pattern(span.name, \"/users/[0-9]+\", \"/users/{id}\")\n  - statements:\n    - set(span.status.message, \"timeout\") where span.status.code == STATUS_CODE_ERROR\n  filter:\n  - conditions:\n    - span.name == \"GET /healthz\"\n---\n";
+    let payments = "apiVersion: telemetry.kyma-project.io/v1beta1\nkind: TracePipeline\nmetadata:\n  name: payments\n  uid: 00000000-0000-0000-0000-000000000008\nspec:\n  output:\n    otlp:\n      endpoint:\n        value: payments.example.com:4317\n  filter:\n  - conditions:\n    - IsMatch(span.attributes[\"http.route\"], \".*/metrics\")\n    - resource.attributes[\"service.name\"] == \"noisy\"\n  - conditions:\n    - span.attributes[\"http.status_code\"] < 400 and span.kind == SPAN_KIND_CLIENT\n---\n";
+    format!("{orders}{payments}{}", one_backend())
+}
+
+#[test]
+fn golden_pipelines_with_their_own_ottl() {
+    let out = rendered(&pipelines_with_own_ottl(), &settings());
+    golden("own-ottl", &out, false);
+    golden_relay_conf("own-ottl", &out);
+    let relay: Value = serde_saphyr::from_str(&config(&out)).unwrap();
+    let shared = [
+        "memory_limiter",
+        "k8s_attributes",
+        "filter/drop-noisy-spans",
+        "transform/resolve-service-name",
+    ];
+    let processors = |pipeline: &str| relay["service"]["pipelines"][pipeline]["processors"].clone();
+    let with = |own: &[&str]| {
+        serde_json::json!(
+            shared
+                .iter()
+                .chain(own)
+                .chain(&["batch"])
+                .collect::<Vec<_>>()
+        )
+    };
+    assert_eq!(
+        processors("traces/orders"),
+        with(&["transform/user-defined-orders", "filter/user-defined-orders"])
+    );
+    assert_eq!(
+        processors("traces/payments"),
+        with(&["filter/user-defined-payments"])
+    );
+    assert_eq!(processors("traces/backend"), with(&[]));
+    assert_eq!(
+        relay["processors"]["transform/user-defined-orders"],
+        serde_json::json!({
+            "error_mode": "ignore",
+            "trace_statements": [
+                {
+                    "conditions": [
+                        "span.kind == SPAN_KIND_SERVER",
+                        r#"resource.attributes["k8s.namespace.name"] == "kyma-system""#
+                    ],
+                    "statements": [
+                        r#"set(span.attributes["env"], "prod")"#,
+                        r#"replace_pattern(span.name, "/users/[0-9]+", "/users/{id}")"#
+                    ]
+                },
+                {"statements": [r#"set(span.status.message, "timeout") where span.status.code == STATUS_CODE_ERROR"#]}
+            ]
+        })
+    );
+    assert_eq!(
+        relay["processors"]["filter/user-defined-payments"],
+        serde_json::json!({
+            "error_mode": "ignore",
+            "trace_conditions": [
+                {"conditions": [
+                    r#"IsMatch(span.attributes["http.route"], ".*/metrics")"#,
+                    r#"resource.attributes["service.name"] == "noisy""#
+                ]},
+                {"conditions": [r#"span.attributes["http.status_code"] < 400 and span.kind == SPAN_KIND_CLIENT"#]}
+            ]
+        })
+    );
+}
+
 #[test]
 fn golden_istio() {
     let settings = GatewaySettings {
