@@ -991,6 +991,39 @@ fn render_takes_the_enrichment_and_autoscaling_flags() {
     );
 }
 
+/// The example of a pipeline with its own OTTL renders into its own processors, with the
+/// example's strings.
+#[test]
+fn render_applies_the_example_with_ottl() {
+    let path = "examples/valid-with-ottl.yaml";
+    let example: Value = serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let spec: telemetry_manager::api::v1beta1::TracePipelineSpec =
+        serde_json::from_value(example["spec"].clone()).unwrap();
+    assert!(!spec.transform.is_empty() && !spec.filter.is_empty());
+    let output = manager(&["render", "-f", path]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let relay: Value =
+        serde_saphyr::from_str(&config(&String::from_utf8(output.stdout).unwrap())).unwrap();
+    let name = example["metadata"]["name"].as_str().unwrap();
+    let pipeline = with_own_ottl(name, spec.transform, spec.filter);
+    assert_eq!(own_ottl_in(&relay, name), expected_own_ottl(&pipeline));
+    let processors =
+        strings_of(&relay["service"]["pipelines"][format!("traces/{name}")]["processors"]);
+    assert_eq!(
+        processors[processors.len() - 3..],
+        [
+            format!("transform/user-defined-{name}"),
+            format!("filter/user-defined-{name}"),
+            "batch".to_string()
+        ]
+    );
+}
+
 #[test]
 fn render_rejects_bad_enrichment_and_autoscaling_flags() {
     for (args, message) in [
