@@ -292,7 +292,9 @@ fn shared_processors(settings: &GatewaySettings) -> Vec<(&'static str, Value)> {
 /// `transform` groups, then its `filter` groups, each processor only when the pipeline has some.
 /// Each is named after the pipeline and listed only in that pipeline, so one pipeline's OTTL
 /// never touches another pipeline's spans. The collector infers each group's context; a group
-/// without statements or conditions does nothing and is left out.
+/// without statements or conditions does nothing and is left out. Every `$` is doubled: the
+/// processor then gets the user's text exactly, and no `${env:…}` or `${file:…}` in it can make
+/// the collector read the gateway's environment (every pipeline's credentials) or its files.
 fn user_defined_processors(pipeline: &ReconcilablePipeline) -> Vec<(String, Value)> {
     let literals = |texts: &[String]| -> Vec<String> {
         texts.iter().map(|text| collector_literal(text)).collect()
