@@ -299,7 +299,7 @@ proptest! {
     /// Examples with a slice replaced by arbitrary text: near-valid manifests in every shape.
     #[test]
     fn mutated_examples_end_in_an_exit_code(
-        index in 0usize..8, start in 0usize..2000, len in 0usize..40, insert in "\\PC{0,20}"
+        index in 0usize..64, start in 0usize..2000, len in 0usize..40, insert in "\\PC{0,20}"
     ) {
         let texts = example_texts();
         let source = &texts[index % texts.len()];

@@ -293,7 +293,7 @@ pub struct OutputTls {
     pub key: Option<ValueType>,
 }
 
-/// An OTTL transformation (applied in a later phase of the product).
+/// An OTTL transformation of the pipeline's spans.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 pub struct TransformSpec {
     /// OTTL conditions, ORed together, that select the spans the statements apply to.
@@ -312,7 +312,7 @@ pub struct TransformSpec {
     pub statements: Vec<String>,
 }
 
-/// An OTTL filter (applied in a later phase of the product).
+/// An OTTL filter of the pipeline's spans.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 pub struct FilterSpec {
     /// OTTL conditions, ORed together; a span matching any of them is dropped.
