@@ -361,3 +361,28 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn render_leaves_out_a_pipeline_with_invalid_ottl_with_the_webhook_message() {
+    let output = manager(
+        &[
+            "render",
+            "-f",
+            "examples/invalid-ottl.yaml",
+            "-f",
+            "examples/valid-grpc.yaml",
+        ],
+        None,
+    );
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(
+            r#"tracepipelines.telemetry.kyma-project.io "ottl-typo" is invalid: spec.transform[0].statements[1]: Invalid value: "sett(span.attributes[\"tier\"], \"frontend\")": OTTL specification is invalid, invalid TransformSpec: column 1: unknown function "sett"; did you mean "set"?"#
+        ),
+        "{stderr}"
+    );
+    let stdout = text(&output.stdout);
+    assert!(!stdout.contains("ottl-typo"), "{stdout}");
+    assert!(stdout.contains("otlp_grpc/jaeger"), "{stdout}");
+}
