@@ -603,6 +603,8 @@ impl Checker {
             },
             "merge_maps" => one_of("strategy", &["insert", "update", "upsert"]),
             "ParseCSV" => one_of("mode", &["strict", "lazyQuotes", "ignoreQuotes"]),
+            "ConvertCase" => one_of("to_case", &["lower", "upper", "snake", "camel"]),
+            "Sort" => one_of("order", &["asc", "desc"]),
             "limit" => match (param("limit"), param("priority_keys")) {
                 (
                     Some(Expr {
