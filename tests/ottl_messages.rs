@@ -377,3 +377,32 @@ fn context_inference_uses_the_whole_group() {
     .expect_err("Foo");
     assert_eq!(error, at(S0, 31, r#"unknown function "Foo""#));
 }
+
+#[test]
+fn the_reference_pages_message_table_is_what_the_checker_says() {
+    const PAGE: &str = "docs/reference/ottl.md";
+    let page = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(PAGE))
+        .expect(PAGE);
+    let section = page
+        .split("## Messages")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("a Messages section");
+    let mut rows = 0;
+    for line in section.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = line.trim_matches('|').split(" | ").map(str::trim).collect();
+        let [written, message] = cells.as_slice() else {
+            panic!("{PAGE}: two cells per row: {line}");
+        };
+        let unquote = |cell: &str| {
+            cell.strip_prefix('`')
+                .and_then(|c| c.strip_suffix('`'))
+                .expect("a code span")
+                .to_string()
+        };
+        let error = check_transform(&[], &[unquote(written)]).expect_err(written);
+        assert_eq!(error.to_string(), unquote(message), "{PAGE}: {written}");
+        rows += 1;
+    }
+    assert!(rows >= 10, "{PAGE}: found {rows} rows");
+}

@@ -603,6 +603,8 @@ impl Checker {
             },
             "merge_maps" => one_of("strategy", &["insert", "update", "upsert"]),
             "ParseCSV" => one_of("mode", &["strict", "lazyQuotes", "ignoreQuotes"]),
+            "ConvertCase" => one_of("to_case", &["lower", "upper", "snake", "camel"]),
+            "Sort" => one_of("order", &["asc", "desc"]),
             "limit" => match (param("limit"), param("priority_keys")) {
                 (
                     Some(Expr {
@@ -652,5 +654,110 @@ fn regex(pattern: Option<(usize, String)>) -> Result<Option<(usize, regex::Regex
                 format!("regular expression \"{pattern}\" does not compile: {reason}"),
             ))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ottl::parser::parse_statement;
+
+    fn getter(name: &str) -> Getter {
+        match name {
+            "Getter" => Getter::Getter,
+            "StringGetter" => Getter::StringGetter,
+            "StringLikeGetter" => Getter::StringLikeGetter,
+            "IntGetter" => Getter::IntGetter,
+            "IntLikeGetter" => Getter::IntLikeGetter,
+            "FloatGetter" => Getter::FloatGetter,
+            "FloatLikeGetter" => Getter::FloatLikeGetter,
+            "BoolGetter" => Getter::BoolGetter,
+            "BoolLikeGetter" => Getter::BoolLikeGetter,
+            "PMapGetter" => Getter::PMapGetter,
+            "PSliceGetter" => Getter::PSliceGetter,
+            "DurationGetter" => Getter::DurationGetter,
+            "TimeGetter" => Getter::TimeGetter,
+            "ByteSliceLikeGetter" => Getter::ByteSliceLikeGetter,
+            other => panic!("unknown getter {other}"),
+        }
+    }
+
+    /// The argument kind of a grammar.json `arg_shape`, or `None` for kinds no trace function
+    /// of 0.151.0 has (float, bytes and enum literals).
+    fn kind(shape: &serde_json::Value) -> Option<ArgKind> {
+        let leaked = |kind: ArgKind| -> &'static ArgKind { Box::leak(Box::new(kind)) };
+        match shape["arg_kind"].as_str()? {
+            "path" => Some(ArgKind::Path),
+            "value" => Some(ArgKind::Value(getter(shape["getter"].as_str()?))),
+            "function_name" => Some(ArgKind::FunctionName),
+            "string_literal" => Some(ArgKind::StringLiteral),
+            "int_literal" => Some(ArgKind::IntLiteral),
+            "bool_literal" => Some(ArgKind::BoolLiteral),
+            "list" => Some(ArgKind::List(leaked(kind(&shape["element"])?))),
+            _ => None,
+        }
+    }
+
+    /// grammar.json's `argument_literal_acceptance`: for each parameter type, every probed
+    /// spelling is accepted or refused as the collector's parser did with an explicit span
+    /// context.
+    #[test]
+    fn argument_kinds_accept_the_spellings_the_collector_accepts() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/ottl-0.151/grammar.json");
+        let grammar: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).expect("grammar.json"))
+                .expect("json");
+        let forms = grammar["literal_forms_probed"].as_object().expect("forms");
+        let checker = Checker {
+            surface: Surface::TransformStatement,
+            context: Context::Span,
+            inferred: false,
+        };
+        let mut mismatches = Vec::new();
+        let mut checked = 0;
+        for entry in grammar["argument_literal_acceptance"]
+            .as_array()
+            .expect("entries")
+        {
+            let Some(kind) = kind(&entry["arg_shape"]) else {
+                continue;
+            };
+            let params: &'static [Param] = Box::leak(Box::new([Param {
+                name: "probe",
+                forms: &[],
+                optional: false,
+                kind,
+            }]));
+            let param = &params[0];
+            let function = Function {
+                name: "Probe",
+                editor: false,
+                arity: Some((1, 1)),
+                params,
+            };
+            for (form, text) in forms {
+                let accepted = entry["accept"]
+                    .as_array()
+                    .expect("accept")
+                    .iter()
+                    .any(|a| a == form);
+                let statement =
+                    parse_statement(&format!("set(span.name, {})", text.as_str().expect("text")))
+                        .expect("every probed spelling parses");
+                let value = &statement.editor.args[1].value;
+                let result = checker.argument(&function, 0, param, kind, value);
+                checked += 1;
+                if result.is_ok() != accepted {
+                    mismatches.push(format!(
+                        "{} {form}: accepted {}, collector {accepted}",
+                        entry["param_type"],
+                        result.is_ok()
+                    ));
+                }
+            }
+        }
+        assert!(checked > 500, "{checked} probes");
+        assert!(mismatches.is_empty(), "{mismatches:#?}");
     }
 }

@@ -23,6 +23,10 @@ pub(crate) enum ArgKind {
 }
 
 /// The typed getters of the collector's OTTL package.
+#[allow(
+    clippy::enum_variant_names,
+    reason = "the variants are the collector's getter type names, as the fact tables spell them"
+)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Getter {
     Getter,

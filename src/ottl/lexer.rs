@@ -80,13 +80,13 @@ pub(crate) fn tokenize(text: &str) -> Result<Vec<Token>, LexError> {
                 return Err(LexError { column, message });
             }
         };
-        if kind == TokenKind::String {
-            if let Err(problem) = unescape(&text[at + 1..end - 1]) {
-                return Err(LexError {
-                    column,
-                    message: format!("invalid string {}: {problem}", &text[at..end]),
-                });
-            }
+        if kind == TokenKind::String
+            && let Err(problem) = unescape(&text[at + 1..end - 1])
+        {
+            return Err(LexError {
+                column,
+                message: format!("invalid string {}: {problem}", &text[at..end]),
+            });
         }
         tokens.push(Token {
             kind,

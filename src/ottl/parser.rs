@@ -521,7 +521,7 @@ impl<'a> Parser<'a> {
             }
             TokenKind::Bytes => {
                 self.advance();
-                if text.len() % 2 != 0 {
+                if !text.len().is_multiple_of(2) {
                     return Err(Self::error_at(
                         token.column,
                         format!("{text} has an odd number of hex digits"),
