@@ -146,6 +146,11 @@ fn functions_checks_when_the_collector_creates_them() {
             r#"regular expression "(" does not compile: unclosed group"#,
         ),
         (
+            r#"set(span.attributes["p"], ExtractPatterns(span.name, "(a+)"))"#,
+            54,
+            r#"the pattern of "ExtractPatterns" needs at least one named capture group, such as (?P<name>...)"#,
+        ),
+        (
             r#"merge_maps(span.attributes, {"a": "b"}, "bogus")"#,
             41,
             r#""merge_maps" strategy must be one of insert, update, upsert, not "bogus""#,
@@ -192,7 +197,7 @@ fn paths_and_contexts() {
         (
             r#"set(otelcol.client.addr, "x")"#,
             5,
-            r#"cannot infer the context from "otelcol": it is not one of resource, scope, span, spanevent; use it together with a path of one of those"#,
+            r#"cannot infer the context from "otelcol": it is a path prefix, not a context of its own; use it next to a path of resource, scope, span or spanevent"#,
         ),
         (
             r#"set(span.name, "x") where foo.bar == 1"#,
@@ -405,4 +410,32 @@ fn the_reference_pages_message_table_is_what_the_checker_says() {
         rows += 1;
     }
     assert!(rows >= 10, "{PAGE}: found {rows} rows");
+}
+
+#[test]
+fn only_trace_contexts_can_be_inferred() {
+    assert_eq!(
+        filter(r#"log.body == "x""#),
+        at(
+            C0,
+            1,
+            r#""log" is not a trace context (resource, scope, span or spanevent)"#
+        )
+    );
+    assert_eq!(
+        filter(r#"spn.name == "x""#),
+        at(
+            C0,
+            1,
+            r#""spn" is not a trace context (resource, scope, span or spanevent); did you mean "span"?"#
+        )
+    );
+    assert_eq!(
+        filter(r#"instrumentation_scope.name == "x""#),
+        at(
+            C0,
+            1,
+            r#"cannot infer the context from "instrumentation_scope": it is a path prefix, not a context of its own; use it next to a path of resource, scope, span or spanevent"#
+        )
+    );
 }

@@ -7,10 +7,7 @@ use super::context::Context;
 use super::functions::{ArgKind, Function, Getter, Param, Surface};
 use super::lexer::unescape;
 use super::suggest::{closest, did_you_mean};
-
-/// Compiled size limit for a user's regular expression: generous for real patterns, and it keeps
-/// a pathological one from costing the webhook much.
-const REGEX_SIZE_LIMIT: usize = 1 << 20;
+use regex_syntax::hir::{Hir, HirKind};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Problem {
@@ -228,14 +225,10 @@ fn position(function: &Function, index: usize, param: &Param) -> String {
 impl Checker {
     pub fn statement(&self, statement: &Statement) -> Checked {
         self.call(&statement.editor, true)?;
+        // The collector parses a statement's `where` clause with the statement's parser, so its
+        // converters come from the statement functions.
         match &statement.condition {
-            Some(condition) => {
-                let conditions = Checker {
-                    surface: Surface::TransformCondition,
-                    ..*self
-                };
-                conditions.expr(condition)
-            }
+            Some(condition) => self.expr(condition),
             None => Ok(()),
         }
     }
@@ -448,11 +441,7 @@ impl Checker {
             }
             ArgKind::FunctionName => match &value.kind {
                 ExprKind::Enum(name) | ExprKind::FunctionName(name) => {
-                    let converter = Checker {
-                        surface: self.surface,
-                        ..*self
-                    };
-                    converter.function(name, at, false).map(|_| ())
+                    self.function(name, at, false).map(|_| ())
                 }
                 _ => wrong("a converter name written bare, such as SHA256"),
             },
@@ -593,12 +582,10 @@ impl Checker {
                 regex(string("regex_pattern")).map(|_| ())
             }
             "ExtractPatterns" => match regex(string("pattern"))? {
-                Some((column, compiled)) if compiled.capture_names().flatten().next().is_none() => {
-                    Err(problem(
-                        column,
-                        "the pattern of \"ExtractPatterns\" needs at least one named capture group, such as (?P<name>...)",
-                    ))
-                }
+                Some((column, parsed)) if !has_named_group(&parsed) => Err(problem(
+                    column,
+                    "the pattern of \"ExtractPatterns\" needs at least one named capture group, such as (?P<name>...)",
+                )),
                 _ => Ok(()),
             },
             "merge_maps" => one_of("strategy", &["insert", "update", "upsert"]),
@@ -629,17 +616,14 @@ impl Checker {
     }
 }
 
-/// Compiles a literal pattern as the collector does (Go's RE2 syntax; Rust's `regex` crate is
-/// RE2-like), or says why it does not compile.
-fn regex(pattern: Option<(usize, String)>) -> Result<Option<(usize, regex::Regex)>, Problem> {
+/// Parses a literal pattern as the collector compiles it (Go's RE2 syntax; the `regex` crate's
+/// parser reads the same syntax), or says why it is not a regular expression.
+fn regex(pattern: Option<(usize, String)>) -> Result<Option<(usize, Hir)>, Problem> {
     let Some((column, pattern)) = pattern else {
         return Ok(None);
     };
-    match regex::RegexBuilder::new(&pattern)
-        .size_limit(REGEX_SIZE_LIMIT)
-        .build()
-    {
-        Ok(compiled) => Ok(Some((column, compiled))),
+    match regex_syntax::ParserBuilder::new().build().parse(&pattern) {
+        Ok(parsed) => Ok(Some((column, parsed))),
         Err(error) => {
             let text = error.to_string();
             let reason = text
@@ -655,6 +639,21 @@ fn regex(pattern: Option<(usize, String)>) -> Result<Option<(usize, regex::Regex
             ))
         }
     }
+}
+
+/// Whether a parsed pattern has a named capture group, `(?P<name>...)`.
+fn has_named_group(pattern: &Hir) -> bool {
+    let mut pending = vec![pattern];
+    while let Some(hir) = pending.pop() {
+        match hir.kind() {
+            HirKind::Capture(capture) if capture.name.is_some() => return true,
+            HirKind::Capture(capture) => pending.push(&capture.sub),
+            HirKind::Repetition(repetition) => pending.push(&repetition.sub),
+            HirKind::Concat(items) | HirKind::Alternation(items) => pending.extend(items),
+            _ => {}
+        }
+    }
+    false
 }
 
 #[cfg(test)]

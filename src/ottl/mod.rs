@@ -232,12 +232,21 @@ fn infer(texts: &[Text], item: Item, filter: bool) -> Result<Context, OttlError>
         return Err(no_context(texts, item));
     };
     let Some(context) = Context::from_name(name) else {
-        return Err(text.error(Problem {
-            column,
-            message: format!(
-                "cannot infer the context from \"{name}\": it is not one of resource, scope, span, spanevent; use it together with a path of one of those"
-            ),
-        }));
+        let prefix = Context::ALL
+            .iter()
+            .any(|c| c.path_context_names().contains(&name));
+        let message = if prefix {
+            format!(
+                "cannot infer the context from \"{name}\": it is a path prefix, not a context of its own; use it next to a path of resource, scope, span or spanevent"
+            )
+        } else {
+            let suggestion = suggest::closest(name, Context::ALL.iter().map(|c| c.name()));
+            format!(
+                "\"{name}\" is not a trace context (resource, scope, span or spanevent){}",
+                suggest::did_you_mean(suggestion)
+            )
+        };
+        return Err(text.error(Problem { column, message }));
     };
     if filter && context == Context::SpanEvent {
         return Err(text.error(Problem {
