@@ -2,7 +2,9 @@
 //! TLS stack that answers every request with a fixed AdmissionReview.
 //!
 //! `cargo bench --bench webhook` (options: `-- --rounds N --seconds S --operation CREATE|DELETE`).
-//! Results go to BENCHMARKS.md.
+//! Each round sends the pipeline without OTTL and the same pipeline with 10 transform statements
+//! and 5 filter conditions to the webhook, and the first to the baseline. Results go to
+//! BENCHMARKS.md.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,9 +32,44 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const PATH: &str = "/validate-telemetry-kyma-project-io-v1beta1-tracepipeline";
 const CONNECTIONS: usize = 4;
 
-/// A CREATE of a realistic pipeline: HTTP with basic auth from a Secret and a header.
-fn review_body() -> Vec<u8> {
-    serde_json::to_vec(&json!({
+/// Ten statements and five conditions of the kinds users write: set, redact, delete, rename,
+/// guarded by conditions and regular expressions.
+fn ottl() -> (serde_json::Value, serde_json::Value) {
+    let transform = json!([
+        {"statements": [
+            "set(span.attributes[\"deployment.environment\"], \"production\")",
+            "replace_pattern(span.attributes[\"http.url\"], \"token=[^&]+\", \"token=***\")",
+            "delete_key(span.attributes, \"http.request.header.authorization\")",
+            "set(span.attributes[\"team\"], resource.attributes[\"k8s.namespace.name\"]) where resource.attributes[\"k8s.namespace.name\"] != nil",
+            "truncate_all(span.attributes, 4096)",
+            "set(span.name, Concat([span.attributes[\"http.method\"], span.attributes[\"http.route\"]], \" \")) where span.attributes[\"http.route\"] != nil",
+        ]},
+        {"conditions": ["IsMatch(span.name, \"^GET /api/.*\")", "span.kind == SPAN_KIND_SERVER"],
+         "statements": [
+            "set(span.status.code, STATUS_CODE_OK) where span.attributes[\"http.status_code\"] < 500",
+            "set(span.attributes[\"slow\"], true) where span.end_time_unix_nano - span.start_time_unix_nano > 1000000000",
+            "delete_matching_keys(span.attributes, \"^internal\\\\..*\")",
+            "set(span.attributes[\"route.id\"], SHA256(span.attributes[\"http.route\"]))",
+         ]}
+    ]);
+    let filter = json!([
+        {"conditions": [
+            "span.attributes[\"http.route\"] == \"/healthz\"",
+            "span.attributes[\"http.route\"] == \"/readyz\"",
+            "IsMatch(span.attributes[\"user_agent.original\"], \"^kube-probe/.*\")",
+        ]},
+        {"conditions": [
+            "resource.attributes[\"service.name\"] == \"load-generator\"",
+            "span.kind == SPAN_KIND_INTERNAL and span.attributes[\"noise\"] == true",
+        ]}
+    ]);
+    (transform, filter)
+}
+
+/// A CREATE of a realistic pipeline: HTTP with basic auth from a Secret and a header; with
+/// `with_ottl`, also the transforms and filters of [`ottl`].
+fn review_body(with_ottl: bool) -> Vec<u8> {
+    let mut review = json!({
         "apiVersion": "admission.k8s.io/v1",
         "kind": "AdmissionReview",
         "request": {
@@ -60,8 +97,13 @@ fn review_body() -> Vec<u8> {
             "oldObject": null,
             "dryRun": false
         }
-    }))
-    .unwrap()
+    });
+    if with_ottl {
+        let (transform, filter) = ottl();
+        review["request"]["object"]["spec"]["transform"] = transform;
+        review["request"]["object"]["spec"]["filter"] = filter;
+    }
+    serde_json::to_vec(&review).unwrap()
 }
 
 fn unix_now() -> i64 {
@@ -119,7 +161,71 @@ async fn call(sender: &mut Sender, body: &Bytes) {
     assert!(answer.starts_with(b"{\"apiVersion\":\"admission.k8s.io/v1\""));
 }
 
-/// Closed loop: every connection sends back to back for `duration`; returns requests per second.
+/// One request on a new connection; the answer's text.
+async fn answer(addr: std::net::SocketAddr, ca_pem: &str, body: &Bytes) -> String {
+    let mut sender = connect(addr, ca_pem).await;
+    sender.ready().await.unwrap();
+    let request = http::Request::post(format!("{PATH}?timeout=10s"))
+        .header("host", "127.0.0.1")
+        .header("content-type", "application/json")
+        .body(Full::new(body.clone()))
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// Wall time of checking the OTTL of [`ottl`] on this thread, per pipeline (median of 5 runs).
+fn ottl_check_micros() -> f64 {
+    let (transform, filter) = ottl();
+    let strings = |value: &serde_json::Value| -> Vec<String> {
+        value
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|s| s.as_str().unwrap().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let groups: Vec<(Vec<String>, Vec<String>)> = transform
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (strings(&g["conditions"]), strings(&g["statements"])))
+        .collect();
+    let filters: Vec<Vec<String>> = filter
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| strings(&g["conditions"]))
+        .collect();
+    const CHECKS: u32 = 20_000;
+    let runs = (0..5)
+        .map(|_| {
+            let start = Instant::now();
+            for _ in 0..CHECKS {
+                for (conditions, statements) in &groups {
+                    std::hint::black_box(telemetry_manager::ottl::check_transform(
+                        std::hint::black_box(conditions),
+                        std::hint::black_box(statements),
+                    ))
+                    .unwrap();
+                }
+                for conditions in &filters {
+                    std::hint::black_box(telemetry_manager::ottl::check_filter(
+                        std::hint::black_box(conditions),
+                    ))
+                    .unwrap();
+                }
+            }
+            start.elapsed().as_secs_f64() * 1e6 / f64::from(CHECKS)
+        })
+        .collect();
+    median(runs)
+}
+
 /// CPU time used by this process (all threads, user and system), from /proc/self/stat.
 fn process_cpu() -> Duration {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
@@ -295,52 +401,79 @@ fn main() {
         let baseline = start(baseline_router, store).await;
         // `--operation DELETE` measures the HTTP, TLS and review and object decoding without the
         // rules and cluster reads.
-        let body = Bytes::from(String::from_utf8(review_body()).unwrap().replace("\"CREATE\"", &format!("\"{operation}\"")));
+        let body_of = |with_ottl: bool| {
+            Bytes::from(
+                String::from_utf8(review_body(with_ottl))
+                    .unwrap()
+                    .replace("\"CREATE\"", &format!("\"{operation}\"")),
+            )
+        };
+        let (body, ottl_body) = (body_of(false), body_of(true));
         let ca_pem = ca.cert_pem.clone();
+        for (name, body) in [("without OTTL", &body), ("with OTTL", &ottl_body)] {
+            let answer = answer(webhook.addr, &ca_pem, body).await;
+            assert!(answer.contains("\"allowed\":true"), "the pipeline {name} is denied: {answer}");
+        }
 
         println!("webhook benchmark ({operation}): {CONNECTIONS} keep-alive TLS 1.3 connections over 127.0.0.1; throughput: median of {rounds} alternating 1 s rounds; latency: {seconds} s at 1,000 requests/s");
+        println!("bodies: {} bytes without OTTL, {} bytes with 10 statements and 5 conditions", body.len(), ottl_body.len());
         println!();
-        // Warm up both servers (connections, allocator, caches).
-        throughput(webhook.addr, &ca_pem, body.clone(), Duration::from_secs(1)).await;
-        throughput(baseline.addr, &ca_pem, body.clone(), Duration::from_secs(1)).await;
+        // Warm up the servers (connections, allocator, caches).
+        for (addr, body) in [(webhook.addr, &body), (webhook.addr, &ottl_body), (baseline.addr, &body)] {
+            throughput(addr, &ca_pem, body.clone(), Duration::from_secs(1)).await;
+        }
 
-        // Short alternating rounds, so that drift in a shared machine's speed hits both alike.
-        let (mut webhook_rps, mut baseline_rps, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-        let (mut webhook_cpu, mut baseline_cpu, mut cpu_ratios) = (Vec::new(), Vec::new(), Vec::new());
+        // Short alternating rounds, so that drift in a shared machine's speed hits all alike.
+        let mut rps: [Vec<f64>; 3] = Default::default();
+        let mut cpu: [Vec<f64>; 3] = Default::default();
+        let (mut ratios, mut cpu_ratios, mut ottl_cpu) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..rounds {
             let w = throughput(webhook.addr, &ca_pem, body.clone(), Duration::from_secs(1)).await;
+            let o = throughput(webhook.addr, &ca_pem, ottl_body.clone(), Duration::from_secs(1)).await;
             let b = throughput(baseline.addr, &ca_pem, body.clone(), Duration::from_secs(1)).await;
-            webhook_rps.push(w.requests_per_second);
-            baseline_rps.push(b.requests_per_second);
+            let micros = |m: &Throughput| m.cpu_per_request.as_secs_f64() * 1e6;
+            let (wc, oc, bc) = (micros(&w), micros(&o), micros(&b));
+            for (i, (m, c)) in [(&w, wc), (&o, oc), (&b, bc)].into_iter().enumerate() {
+                rps[i].push(m.requests_per_second);
+                cpu[i].push(c);
+            }
             ratios.push(w.requests_per_second / b.requests_per_second);
-            let (wc, bc) = (w.cpu_per_request.as_secs_f64() * 1e6, b.cpu_per_request.as_secs_f64() * 1e6);
-            webhook_cpu.push(wc);
-            baseline_cpu.push(bc);
             cpu_ratios.push(bc / wc);
+            ottl_cpu.push(oc - wc);
             println!(
-                "round: webhook {:.0}/s {wc:.1} µs CPU/request, baseline {:.0}/s {bc:.1} µs CPU/request",
-                w.requests_per_second, b.requests_per_second
+                "round: webhook {:.0}/s {wc:.1} µs, with OTTL {:.0}/s {oc:.1} µs, baseline {:.0}/s {bc:.1} µs CPU/request",
+                w.requests_per_second, o.requests_per_second, b.requests_per_second
             );
         }
         let duration = Duration::from_secs(seconds);
-        let webhook_latency = latency_at(webhook.addr, &ca_pem, body.clone(), 1000, duration).await;
-        let baseline_latency = latency_at(baseline.addr, &ca_pem, body.clone(), 1000, duration).await;
+        let latencies = [
+            latency_at(webhook.addr, &ca_pem, body.clone(), 1000, duration).await,
+            latency_at(webhook.addr, &ca_pem, ottl_body.clone(), 1000, duration).await,
+            latency_at(baseline.addr, &ca_pem, body.clone(), 1000, duration).await,
+        ];
 
         println!();
         println!("| server | requests/s (median) | CPU µs/request, client included (median) | p50 at 1,000/s (ms) | p99 (ms) | p99.9 (ms) | send lag p99 (ms) | requests at 1,000/s |");
         println!("|---|---|---|---|---|---|---|---|");
-        for (name, rps, cpu, l) in [
-            ("telemetry-manager validating webhook", median(webhook_rps), median(webhook_cpu), webhook_latency),
-            ("baseline: fixed AdmissionReview", median(baseline_rps), median(baseline_cpu), baseline_latency),
-        ] {
+        let names = [
+            "telemetry-manager validating webhook, pipeline without OTTL",
+            "telemetry-manager validating webhook, same pipeline with 10 statements and 5 conditions",
+            "baseline: fixed AdmissionReview",
+        ];
+        for (i, (name, l)) in names.into_iter().zip(latencies).enumerate() {
             println!(
-                "| {name} | {rps:.0} | {cpu:.1} | {:.3} | {:.3} | {:.3} | {:.3} | {} |",
-                l.p50_ms, l.p99_ms, l.p999_ms, l.lag_p99_ms, l.requests
+                "| {name} | {:.0} | {:.1} | {:.3} | {:.3} | {:.3} | {:.3} | {} |",
+                median(rps[i].clone()), median(cpu[i].clone()), l.p50_ms, l.p99_ms, l.p999_ms, l.lag_p99_ms, l.requests
             );
         }
         println!();
-        println!("throughput ratio webhook/baseline (median of per-round ratios): {:.2}", median(ratios));
-        println!("CPU-cost ratio baseline/webhook (median of per-round ratios): {:.2}", median(cpu_ratios));
+        println!("throughput ratio webhook without OTTL/baseline (median of per-round ratios): {:.2}", median(ratios));
+        println!("CPU-cost ratio baseline/webhook without OTTL (median of per-round ratios): {:.2}", median(cpu_ratios));
+        println!("CPU added by the OTTL (median of per-round differences): {:.1} µs/request", median(ottl_cpu));
+        println!(
+            "checking the OTTL alone, one thread: {:.1} µs per pipeline",
+            ottl_check_micros()
+        );
         webhook.shutdown.cancel();
         baseline.shutdown.cancel();
     });

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod flow;
 pub mod gateway;
 pub mod metrics;
+pub mod ottl;
 pub mod reconciler;
 pub mod tls;
 pub mod validation;

@@ -299,7 +299,7 @@ proptest! {
     /// Examples with a slice replaced by arbitrary text: near-valid manifests in every shape.
     #[test]
     fn mutated_examples_end_in_an_exit_code(
-        index in 0usize..8, start in 0usize..2000, len in 0usize..40, insert in "\\PC{0,20}"
+        index in 0usize..64, start in 0usize..2000, len in 0usize..40, insert in "\\PC{0,20}"
     ) {
         let texts = example_texts();
         let source = &texts[index % texts.len()];
@@ -374,4 +374,29 @@ fn run_refuses_lease_timings_that_do_not_nest_before_connecting() {
         stderr.contains("--lease-renew-deadline (9s) must be shorter than --lease-duration (8s)"),
         "{stderr}"
     );
+}
+
+#[test]
+fn render_leaves_out_a_pipeline_with_invalid_ottl_with_the_webhook_message() {
+    let output = manager(
+        &[
+            "render",
+            "-f",
+            "examples/invalid-ottl.yaml",
+            "-f",
+            "examples/valid-grpc.yaml",
+        ],
+        None,
+    );
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(
+            r#"tracepipelines.telemetry.kyma-project.io "ottl-typo" is invalid: spec.transform[0].statements[1]: Invalid value: "sett(span.attributes[\"tier\"], \"frontend\")": OTTL specification is invalid, invalid TransformSpec: column 1: unknown function "sett"; did you mean "set"?"#
+        ),
+        "{stderr}"
+    );
+    let stdout = text(&output.stdout);
+    assert!(!stdout.contains("ottl-typo"), "{stdout}");
+    assert!(stdout.contains("otlp_grpc/jaeger"), "{stdout}");
 }

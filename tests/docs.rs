@@ -937,3 +937,41 @@ fn fields_tables_list_every_field_of_the_crd() {
         difference(&documented, &value_type)
     );
 }
+
+// The kubectl transcripts.
+
+/// Every `kubectl apply -f examples/…` denial quoted in the README and the docs ends in what
+/// validating that example prints, so the transcripts cannot drift from the webhook's messages.
+#[tokio::test]
+async fn quoted_kubectl_denials_are_what_validating_the_example_prints() {
+    const DENIED: &str = "denied the request: ";
+    let mut quoted = 0;
+    for path in common::repository_files() {
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if !name.ends_with(".md") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for line in text.lines() {
+            let Some(rest) =
+                line.strip_prefix("Error from server (Invalid): error when creating \"")
+            else {
+                continue;
+            };
+            let (example, _) = rest.split_once('"').unwrap();
+            let (_, message) = line
+                .split_once(DENIED)
+                .unwrap_or_else(|| panic!("{}: no {DENIED:?} in {line}", path.display()));
+            let output = validate_example(example, &[]).await;
+            assert!(
+                output.contains(message),
+                "{} quotes\n  {message}\nbut validating {example} prints\n{output}",
+                path.display()
+            );
+            quoted += 1;
+        }
+    }
+    assert!(quoted >= 2, "found {quoted} transcripts");
+}

@@ -6,7 +6,9 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::{ca_and_client, unix};
+use proptest::prelude::*;
 use serde_json::Value;
+use telemetry_manager::api::{FilterSpec, TransformSpec};
 use telemetry_manager::cli::input;
 use telemetry_manager::cli::render::render_documents;
 use telemetry_manager::gateway::config::{
@@ -389,6 +391,82 @@ fn a_cluster_name_cannot_break_out_of_its_string() {
     assert_eq!(
         statement,
         r#"set(resource.attributes["k8s.cluster.name"], "a\"b\\c $$HOME $${env:X}") where resource.attributes["k8s.cluster.name"] == nil"#
+    );
+}
+
+/// Two pipelines with their own OTTL and one without: `orders` transforms (one group with
+/// conditions, one without) and filters, `payments` only filters, with two groups.
+fn pipelines_with_own_ottl() -> String {
+    let orders = "apiVersion: telemetry.kyma-project.io/v1beta1\nkind: TracePipeline\nmetadata:\n  name: orders\n  uid: 00000000-0000-0000-0000-000000000006\nspec:\n  output:\n    otlp:\n      endpoint:\n        value: orders.example.com:4317\n  transform:\n  - conditions:\n    - span.kind == SPAN_KIND_SERVER\n    - resource.attributes[\"k8s.namespace.name\"] == \"kyma-system\"\n    statements:\n    - set(span.attributes[\"env\"], \"prod\")\n    - replace_pattern(span.name, \"/users/[0-9]+\", \"/users/{id}\")\n  - statements:\n    - set(span.status.message, \"timeout\") where span.status.code == STATUS_CODE_ERROR\n  filter:\n  - conditions:\n    - span.name == \"GET /healthz\"\n---\n";
+    let payments = "apiVersion: telemetry.kyma-project.io/v1beta1\nkind: TracePipeline\nmetadata:\n  name: payments\n  uid: 00000000-0000-0000-0000-000000000008\nspec:\n  output:\n    otlp:\n      endpoint:\n        value: payments.example.com:4317\n  filter:\n  - conditions:\n    - IsMatch(span.attributes[\"http.route\"], \".*/metrics\")\n    - resource.attributes[\"service.name\"] == \"noisy\"\n  - conditions:\n    - span.attributes[\"http.status_code\"] < 400 and span.kind == SPAN_KIND_CLIENT\n---\n";
+    format!("{orders}{payments}{}", one_backend())
+}
+
+#[test]
+fn golden_pipelines_with_their_own_ottl() {
+    let out = rendered(&pipelines_with_own_ottl(), &settings());
+    golden("own-ottl", &out, false);
+    golden_relay_conf("own-ottl", &out);
+    let relay: Value = serde_saphyr::from_str(&config(&out)).unwrap();
+    let shared = [
+        "memory_limiter",
+        "k8s_attributes",
+        "filter/drop-noisy-spans",
+        "transform/resolve-service-name",
+    ];
+    let processors = |pipeline: &str| relay["service"]["pipelines"][pipeline]["processors"].clone();
+    let with = |own: &[&str]| {
+        serde_json::json!(
+            shared
+                .iter()
+                .chain(own)
+                .chain(&["batch"])
+                .collect::<Vec<_>>()
+        )
+    };
+    assert_eq!(
+        processors("traces/orders"),
+        with(&[
+            "transform/user-defined-orders",
+            "filter/user-defined-orders"
+        ])
+    );
+    assert_eq!(
+        processors("traces/payments"),
+        with(&["filter/user-defined-payments"])
+    );
+    assert_eq!(processors("traces/backend"), with(&[]));
+    assert_eq!(
+        relay["processors"]["transform/user-defined-orders"],
+        serde_json::json!({
+            "error_mode": "ignore",
+            "trace_statements": [
+                {
+                    "conditions": [
+                        "span.kind == SPAN_KIND_SERVER",
+                        r#"resource.attributes["k8s.namespace.name"] == "kyma-system""#
+                    ],
+                    "statements": [
+                        r#"set(span.attributes["env"], "prod")"#,
+                        r#"replace_pattern(span.name, "/users/[0-9]+", "/users/{id}")"#
+                    ]
+                },
+                {"statements": [r#"set(span.status.message, "timeout") where span.status.code == STATUS_CODE_ERROR"#]}
+            ]
+        })
+    );
+    assert_eq!(
+        relay["processors"]["filter/user-defined-payments"],
+        serde_json::json!({
+            "error_mode": "ignore",
+            "trace_conditions": [
+                {"conditions": [
+                    r#"IsMatch(span.attributes["http.route"], ".*/metrics")"#,
+                    r#"resource.attributes["service.name"] == "noisy""#
+                ]},
+                {"conditions": [r#"span.attributes["http.status_code"] < 400 and span.kind == SPAN_KIND_CLIENT"#]}
+            ]
+        })
     );
 }
 
@@ -913,6 +991,39 @@ fn render_takes_the_enrichment_and_autoscaling_flags() {
     );
 }
 
+/// The example of a pipeline with its own OTTL renders into its own processors, with the
+/// example's strings.
+#[test]
+fn render_applies_the_example_with_ottl() {
+    let path = "examples/valid-with-ottl.yaml";
+    let example: Value = serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let spec: telemetry_manager::api::v1beta1::TracePipelineSpec =
+        serde_json::from_value(example["spec"].clone()).unwrap();
+    assert!(!spec.transform.is_empty() && !spec.filter.is_empty());
+    let output = manager(&["render", "-f", path]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let relay: Value =
+        serde_saphyr::from_str(&config(&String::from_utf8(output.stdout).unwrap())).unwrap();
+    let name = example["metadata"]["name"].as_str().unwrap();
+    let pipeline = with_own_ottl(name, spec.transform, spec.filter);
+    assert_eq!(own_ottl_in(&relay, name), expected_own_ottl(&pipeline));
+    let processors =
+        strings_of(&relay["service"]["pipelines"][format!("traces/{name}")]["processors"]);
+    assert_eq!(
+        processors[processors.len() - 3..],
+        [
+            format!("transform/user-defined-{name}"),
+            format!("filter/user-defined-{name}"),
+            "batch".to_string()
+        ]
+    );
+}
+
 #[test]
 fn render_rejects_bad_enrichment_and_autoscaling_flags() {
     for (args, message) in [
@@ -942,5 +1053,359 @@ fn render_rejects_bad_enrichment_and_autoscaling_flags() {
         assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(message), "{args:?}: {stderr}");
         assert!(output.stdout.is_empty());
+    }
+}
+
+fn with_own_ottl(
+    name: &str,
+    transform: Vec<TransformSpec>,
+    filter: Vec<FilterSpec>,
+) -> ReconcilablePipeline {
+    let mut pipeline = reconcilable(name, &format!("https://{name}.example.com:4317"));
+    pipeline.spec.transform = transform;
+    pipeline.spec.filter = filter;
+    pipeline
+}
+
+/// relay.conf as the collector reads it: from the ConfigMap as the API server stores it, and
+/// from the ConfigMap as `render` prints it, which must be the same text.
+fn relay_conf_of(objects: &gateway::GatewayObjects) -> Value {
+    let stored = objects.config_map.data.as_ref().unwrap()["relay.conf"].clone();
+    let config_map = objects
+        .to_values()
+        .into_iter()
+        .find(|o| o["kind"] == "ConfigMap")
+        .unwrap();
+    let printed: Value =
+        serde_saphyr::from_str(&serde_saphyr::to_string(&config_map).unwrap()).unwrap();
+    assert_eq!(
+        printed["data"]["relay.conf"].as_str(),
+        Some(stored.as_str()),
+        "the printed ConfigMap reads back as the stored one"
+    );
+    serde_saphyr::from_str(&stored).unwrap()
+}
+
+/// A string of relay.conf as the collector hands it to a processor: `$$` is one `$`. A lone `$`
+/// could start a `${…}` expansion, so the manager never leaves one in a pipeline's OTTL.
+fn as_the_collector_expands(text: &str) -> Result<String, String> {
+    let mut expanded = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '$' && chars.next() != Some('$') {
+            return Err(format!("a lone `$` in {text:?}"));
+        }
+        expanded.push(c);
+    }
+    Ok(expanded)
+}
+
+fn strings_of(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| as_the_collector_expands(s.as_str().unwrap()).unwrap())
+        .collect()
+}
+
+/// What the processors of one pipeline hand to the collector's OTTL parser: the transform
+/// groups (statements, conditions) and the filter groups (conditions), or `None` for a
+/// processor the pipeline does not have.
+type OwnOttl = (
+    Option<Vec<(Vec<String>, Vec<String>)>>,
+    Option<Vec<Vec<String>>>,
+);
+
+fn own_ottl_in(relay: &Value, name: &str) -> OwnOttl {
+    let processors = &relay["processors"];
+    let transform = processors
+        .get(format!("transform/user-defined-{name}"))
+        .map(|transform| {
+            assert_eq!(transform["error_mode"], "ignore");
+            transform["trace_statements"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|group| {
+                    assert!(group.get("context").is_none(), "the context is inferred");
+                    let conditions = group.get("conditions").map(strings_of);
+                    assert_ne!(conditions, Some(vec![]), "conditions only when given");
+                    (
+                        strings_of(&group["statements"]),
+                        conditions.unwrap_or_default(),
+                    )
+                })
+                .collect()
+        });
+    let filter = processors
+        .get(format!("filter/user-defined-{name}"))
+        .map(|filter| {
+            assert_eq!(filter["error_mode"], "ignore");
+            filter["trace_conditions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|group| {
+                    assert!(group.get("context").is_none(), "the context is inferred");
+                    strings_of(&group["conditions"])
+                })
+                .collect()
+        });
+    (transform, filter)
+}
+
+/// What a pipeline's spec asks for: the groups that do something, each processor only when
+/// there is one.
+fn expected_own_ottl(pipeline: &ReconcilablePipeline) -> OwnOttl {
+    let transform: Vec<_> = pipeline
+        .spec
+        .transform
+        .iter()
+        .filter(|g| !g.statements.is_empty())
+        .map(|g| (g.statements.clone(), g.conditions.clone()))
+        .collect();
+    let filter: Vec<_> = pipeline
+        .spec
+        .filter
+        .iter()
+        .filter(|g| !g.conditions.is_empty())
+        .map(|g| g.conditions.clone())
+        .collect();
+    (
+        (!transform.is_empty()).then_some(transform),
+        (!filter.is_empty()).then_some(filter),
+    )
+}
+
+/// Strings that YAML gives a meaning of their own: quotes, escapes, comments, mapping and
+/// sequence indicators, anchors, tags, documents, plain scalars that read as other types,
+/// significant white space, line breaks, characters YAML cannot print unescaped, and the
+/// collector's own `$` expansion.
+const NASTY: &[&str] = &[
+    r#"set(span.attributes["quote"], "it's \"quoted\"")"#,
+    r#"IsMatch(span.name, "\\d+")"#,
+    r#""\\d+""#,
+    r"\",
+    r"\\",
+    r"C:\path\n",
+    "set(span.name, \"a\")\nwhere true",
+    "line\n\nafter an empty line\n",
+    "\n\nleading line breaks",
+    "trailing space \nbefore a line break",
+    "carriage\r\nreturn\r",
+    r##"span.name == "#not a comment""##,
+    "span.name == \"x\" # a comment?",
+    "#",
+    r#"span.attributes["k"] == "a: b""#,
+    "key: value",
+    "key:",
+    "- item",
+    "-",
+    "---",
+    "...",
+    "* alias",
+    "&anchor value",
+    "!tag value",
+    "!!str",
+    "? key",
+    "| literal",
+    "> folded",
+    "%YAML 1.2",
+    "@reserved",
+    "`reserved",
+    "{flow: map}",
+    "[flow, sequence]",
+    "'single'",
+    "\"double\"",
+    ",",
+    "",
+    " ",
+    "  ",
+    "\t",
+    "\n",
+    "  leading and trailing spaces  ",
+    "\tleading tab",
+    "~",
+    "null",
+    "Null",
+    "true",
+    "False",
+    "yes",
+    "no",
+    "on",
+    "off",
+    "0",
+    "-1",
+    "1e3",
+    "0x1F",
+    "0o17",
+    ".inf",
+    "-.Inf",
+    ".nan",
+    "2026-12-02",
+    "12:30:00",
+    "größe 😀 名前 שָׁלוֹם",
+    "zero\u{200b}width\u{200d}joiner",
+    "\u{feff}byte order mark",
+    "next\u{85}line",
+    "line\u{2028}separator\u{2029}paragraph",
+    "nul\u{0}bell\u{7}escape\u{1b}delete\u{7f}",
+    "c1\u{80}\u{9f}",
+    "non-character\u{fffe}\u{ffff}",
+    "${env:OTLP_ENDPOINT_OTHER}",
+    "${file:/var/run/secrets/kubernetes.io/serviceaccount/token}",
+    "$${env:ALREADY_ESCAPED}",
+    "$$",
+    "$",
+    r#"replace_pattern(span.name, "^/users/([0-9]+)$", "/users/$1")"#,
+];
+
+/// Every statement and condition reaches the collector's OTTL parser byte for byte, whatever
+/// YAML or the collector's expansion would make of it.
+#[test]
+fn own_ottl_survives_yaml_and_the_collectors_expansion() {
+    let long = format!("{} end ", "word  two  spaces ".repeat(12));
+    let mut strings: Vec<String> = NASTY.iter().map(|s| s.to_string()).collect();
+    strings.push(long);
+    strings.push("x".repeat(300));
+    let pipeline = with_own_ottl(
+        "nasty",
+        strings
+            .iter()
+            .map(|s| TransformSpec {
+                statements: vec![s.clone()],
+                conditions: vec![s.clone(), "span.name == \"plain\"".into()],
+            })
+            .collect(),
+        vec![FilterSpec {
+            conditions: strings.clone(),
+        }],
+    );
+    let relay = relay_conf_of(&gateway::desired(
+        std::slice::from_ref(&pipeline),
+        &settings(),
+    ));
+    assert_eq!(own_ottl_in(&relay, "nasty"), expected_own_ottl(&pipeline));
+}
+
+#[test]
+fn a_pipeline_without_ottl_or_with_empty_groups_gets_no_processor_of_its_own() {
+    let empty = with_own_ottl(
+        "empty",
+        vec![TransformSpec {
+            statements: vec![],
+            conditions: vec!["span.name == \"x\"".into()],
+        }],
+        vec![FilterSpec { conditions: vec![] }],
+    );
+    let objects = gateway::desired(
+        &[empty, reconcilable("none", "https://x:4317")],
+        &settings(),
+    );
+    let relay = relay_conf_of(&objects);
+    let own: Vec<&String> = relay["processors"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|id| id.contains("user-defined"))
+        .collect();
+    assert!(own.is_empty(), "{own:?}");
+}
+
+/// Names that share prefixes and suffixes, so that a processor found by a loose match would
+/// land in the wrong pipeline.
+const NAMES: [&str; 6] = ["a", "a-b", "b", "a.b", "ab", "user-defined-a"];
+
+fn group_texts() -> impl Strategy<Value = Vec<String>> {
+    proptest::collection::vec("[a-z\" =.$#:-]{0,12}", 0..3)
+}
+
+fn pipeline_with_random_ottl() -> impl Strategy<Value = (Vec<TransformSpec>, Vec<FilterSpec>)> {
+    (
+        proptest::collection::vec(
+            (group_texts(), group_texts()).prop_map(|(statements, conditions)| TransformSpec {
+                statements,
+                conditions,
+            }),
+            0..3,
+        ),
+        proptest::collection::vec(
+            group_texts().prop_map(|conditions| FilterSpec { conditions }),
+            0..3,
+        ),
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Arbitrary text, not just text that YAML finds hard, arrives unchanged.
+    #[test]
+    fn any_string_survives_yaml_and_the_collectors_expansion(
+        statements in proptest::collection::vec(any::<String>(), 1..4),
+        conditions in proptest::collection::vec(any::<String>(), 0..3),
+        filter in proptest::collection::vec(any::<String>(), 1..4),
+    ) {
+        let pipeline = with_own_ottl(
+            "any",
+            vec![TransformSpec { statements, conditions }],
+            vec![FilterSpec { conditions: filter }],
+        );
+        let relay = relay_conf_of(&gateway::desired(std::slice::from_ref(&pipeline), &settings()));
+        prop_assert_eq!(own_ottl_in(&relay, "any"), expected_own_ottl(&pipeline));
+    }
+
+}
+
+proptest! {
+    // Each case renders up to six pipelines; the space of shapes is small.
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Each pipeline lists exactly its own OTTL processors, after the shared ones and before
+    /// `batch`, transform before filter; each OTTL processor is defined once and used by
+    /// exactly the pipeline it is named after, and holds exactly that pipeline's groups.
+    #[test]
+    fn each_ottl_processor_belongs_to_exactly_its_pipeline(
+        specs in proptest::collection::vec(pipeline_with_random_ottl(), NAMES.len()),
+        count in 1..=NAMES.len(),
+    ) {
+        let pipelines: Vec<ReconcilablePipeline> = NAMES[..count]
+            .iter()
+            .zip(specs)
+            .map(|(name, (transform, filter))| with_own_ottl(name, transform, filter))
+            .collect();
+        let relay = relay_conf_of(&gateway::desired(&pipelines, &settings()));
+        let shared = [
+            "memory_limiter",
+            "k8s_attributes",
+            "filter/drop-noisy-spans",
+            "transform/resolve-service-name",
+        ];
+        let mut users: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for pipeline in &pipelines {
+            let (transform, filter) = expected_own_ottl(pipeline);
+            prop_assert_eq!(own_ottl_in(&relay, &pipeline.name), (transform.clone(), filter.clone()));
+            let mut expected: Vec<String> = shared.iter().map(|s| s.to_string()).collect();
+            if transform.is_some() {
+                expected.push(format!("transform/user-defined-{}", pipeline.name));
+            }
+            if filter.is_some() {
+                expected.push(format!("filter/user-defined-{}", pipeline.name));
+            }
+            expected.push("batch".into());
+            let listed = strings_of(&relay["service"]["pipelines"][format!("traces/{}", pipeline.name)]["processors"]);
+            prop_assert_eq!(&listed, &expected);
+            for id in listed {
+                users.entry(id).or_default().push(pipeline.name.clone());
+            }
+        }
+        for id in relay["processors"].as_object().unwrap().keys() {
+            let used_by = users.get(id).cloned().unwrap_or_default();
+            match id.split_once("/user-defined-") {
+                Some((_, owner)) => prop_assert_eq!(used_by, vec![owner.to_string()], "{}", id),
+                None => prop_assert_eq!(used_by.len(), pipelines.len(), "{} is shared", id),
+            }
+        }
     }
 }

@@ -609,3 +609,47 @@ async fn a_passing_api_error_leaves_the_cluster_uid_out_until_the_next_pass_read
     let (first, second, _) = task.await.unwrap();
     assert_eq!((first, second), (None, Some("u-1".to_string())));
 }
+
+#[tokio::test]
+async fn a_stored_pipeline_with_invalid_ottl_is_left_out_and_the_others_keep_flowing() {
+    let mut good = pipeline("good", json!({"value": "good.example.com:4317"}));
+    good.spec.transform = vec![
+        serde_json::from_value(json!({"statements": ["set(span.attributes[\"team\"], \"a\")"]}))
+            .unwrap(),
+    ];
+    let mut bad = pipeline("bad", json!({"value": "bad.example.com:4317"}));
+    bad.spec.filter = vec![
+        serde_json::from_value(
+            json!({"conditions": ["span.name == \"ok\"", "IsMatch(span.name, \"[\")"]}),
+        )
+        .unwrap(),
+    ];
+    let (task, mut handle) = run(vec![bad, good]);
+    let applied = first_pass(&mut handle).await;
+    let outcome = task.await.unwrap().unwrap();
+
+    let bad = &outcome.configuration["bad"];
+    assert_eq!(bad.status, "False");
+    assert_eq!(bad.reason, Reason::OTTLSpecInvalid);
+    assert!(
+        bad.message.starts_with(
+            "spec.filter[0].conditions[1]: Invalid value: \"IsMatch(span.name, \\\"[\\\")\": OTTL specification is invalid, invalid FilterSpec: column "
+        ),
+        "{}",
+        bad.message
+    );
+    assert_eq!(
+        outcome.configuration["good"].reason,
+        Reason::GatewayConfigured
+    );
+
+    let config_map = &applied
+        .iter()
+        .find(|(path, _)| path.ends_with("/configmaps/telemetry-trace-gateway"))
+        .unwrap()
+        .1;
+    let relay = config_map["data"]["relay.conf"].as_str().unwrap();
+    assert!(relay.contains("traces/good:"), "{relay}");
+    assert!(relay.contains("transform/user-defined-good:"), "{relay}");
+    assert!(!relay.contains("bad"), "{relay}");
+}

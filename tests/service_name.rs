@@ -732,3 +732,26 @@ fn service_names_resolve_in_order() {
         }
     }
 }
+
+/// The statements as the gateway writes them, run through the checker that admission uses: the
+/// collector would load them.
+#[test]
+fn the_gateway_statements_pass_the_ottl_checker() {
+    let cases = [
+        ("service name", service_name_statements()),
+        (
+            "cluster name and uid",
+            cluster_identity_statements(Some("prod-eu"), Some("5f0c6d4e-8a4b-4d39-9c1e")),
+        ),
+        (
+            "a cluster name with quotes and backslashes",
+            cluster_identity_statements(Some(r#"we"ird\name"#), None),
+        ),
+    ];
+    for (case, statements) in cases {
+        assert!(!statements.is_empty(), "{case}");
+        if let Err(error) = telemetry_manager::ottl::check_transform(&[], &statements) {
+            panic!("{case}: {error:?} in {statements:#?}");
+        }
+    }
+}

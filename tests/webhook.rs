@@ -909,3 +909,183 @@ async fn reading_in_one_pass_answers_like_the_general_path() {
         }
     }
 }
+
+/// `valid()` with the given transform and filter groups.
+fn with_ottl(transform: Value, filter: Value) -> Value {
+    let mut object = valid();
+    object["spec"]["transform"] = transform;
+    object["spec"]["filter"] = filter;
+    object
+}
+
+#[tokio::test]
+async fn a_pipeline_with_valid_ottl_is_admitted() {
+    let webhook = start(FakeCluster::default()).await;
+    let object = with_ottl(
+        json!([
+            {"statements": [
+                "set(span.attributes[\"deployment.environment\"], \"production\")",
+                "replace_pattern(span.attributes[\"http.url\"], \"token=[^&]+\", \"token=***\")",
+                "delete_key(resource.attributes, \"k8s.pod.uid\") where resource.attributes[\"k8s.pod.uid\"] != nil"
+            ]},
+            {"conditions": ["IsMatch(span.name, \"^GET /api/.*\")"],
+             "statements": ["set(span.status.code, STATUS_CODE_OK)"]}
+        ]),
+        json!([
+            {"conditions": ["span.attributes[\"http.route\"] == \"/healthz\""]},
+            {"conditions": ["resource.attributes[\"service.name\"] == \"noisy\"", "span.kind == SPAN_KIND_INTERNAL"]}
+        ]),
+    );
+    for (operation, old) in [("CREATE", None), ("UPDATE", Some(valid()))] {
+        let response = admit(
+            &webhook,
+            VALIDATE_V1BETA1,
+            &review(operation, Some(&object), old.as_ref(), false),
+        )
+        .await;
+        assert_eq!(response["allowed"], true, "{operation}: {response}");
+        assert_eq!(keys(&response), vec!["allowed", "uid"]);
+    }
+}
+
+/// One denial per class of OTTL error: the field path of the first bad item of each group and
+/// the reference's wording first.
+#[tokio::test]
+async fn each_class_of_invalid_ottl_is_denied_with_its_field_path() {
+    let webhook = start(FakeCluster::default()).await;
+    let transform = |statements: Value, conditions: Value| {
+        with_ottl(
+            json!([{"statements": statements, "conditions": conditions}]),
+            json!([]),
+        )
+    };
+    let filter = |conditions: Value| {
+        with_ottl(
+            json!([]),
+            json!([{"conditions": ["span.name == \"ok\""]}, {"conditions": conditions}]),
+        )
+    };
+    let cases = [
+        (
+            "syntax",
+            transform(
+                json!(["set(span.name, \"x\")", "set(span.name \"x\")"]),
+                json!([]),
+            ),
+            "spec.transform[0].statements[1]",
+            "invalid TransformSpec: column ",
+        ),
+        (
+            "unknown function",
+            transform(json!(["sett(span.name, \"x\")"]), json!([])),
+            "spec.transform[0].statements[0]",
+            "did you mean \"set\"?",
+        ),
+        (
+            "unknown path",
+            transform(json!(["set(span.nme, \"x\")"]), json!([])),
+            "spec.transform[0].statements[0]",
+            "did you mean \"span.name\"?",
+        ),
+        (
+            "converter as a statement",
+            transform(json!(["IsMatch(span.name, \"x\")"]), json!([])),
+            "spec.transform[0].statements[0]",
+            "\"IsMatch\"",
+        ),
+        (
+            "argument count",
+            transform(json!(["set(span.name)"]), json!([])),
+            "spec.transform[0].statements[0]",
+            "\"set\"",
+        ),
+        (
+            "regular expression",
+            transform(
+                json!(["set(span.name, \"x\")"]),
+                json!(["IsMatch(span.name, \"[\")"]),
+            ),
+            "spec.transform[0].conditions[0]",
+            "\"[\"",
+        ),
+        (
+            "span event filter",
+            filter(json!(["spanevent.name == \"exception\""])),
+            "spec.filter[1].conditions[0]",
+            "spanevent context is not supported in filter conditions; use transform to drop span events",
+        ),
+        (
+            "filter condition",
+            filter(json!(["span.name == \"a\"", "span.name =="])),
+            "spec.filter[1].conditions[1]",
+            "invalid FilterSpec: column ",
+        ),
+    ];
+    for (class, object, field, detail) in cases {
+        let response = admit(
+            &webhook,
+            VALIDATE_V1BETA1,
+            &review("CREATE", Some(&object), None, false),
+        )
+        .await;
+        assert_eq!(response["allowed"], false, "{class}: {response}");
+        assert_eq!(response["status"]["code"], 422, "{class}");
+        let causes = response["status"]["details"]["causes"].as_array().unwrap();
+        assert_eq!(causes.len(), 1, "{class}: {causes:?}");
+        assert_eq!(causes[0]["field"], field, "{class}");
+        assert_eq!(causes[0]["reason"], "FieldValueInvalid", "{class}");
+        let message = causes[0]["message"].as_str().unwrap();
+        let kind = if field.starts_with("spec.filter") {
+            "FilterSpec"
+        } else {
+            "TransformSpec"
+        };
+        assert!(
+            message.starts_with("Invalid value: \""),
+            "{class}: {message}"
+        );
+        assert!(
+            message.contains(&format!(
+                "\": OTTL specification is invalid, invalid {kind}: "
+            )),
+            "{class}: {message}"
+        );
+        assert!(message.contains(detail), "{class}: {message}");
+        assert!(
+            response["status"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("{field}: {message}")),
+            "{class}: {response}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn v1alpha1_ottl_is_checked_the_same_way() {
+    let webhook = start(FakeCluster::default()).await;
+    let mut object = with_ottl(
+        json!([{"statements": ["sett(span.name, \"x\")"]}]),
+        json!([]),
+    );
+    object["apiVersion"] = json!("telemetry.kyma-project.io/v1alpha1");
+    let alpha = admit(
+        &webhook,
+        VALIDATE_V1ALPHA1,
+        &review("CREATE", Some(&object), None, false),
+    )
+    .await;
+    object["apiVersion"] = json!("telemetry.kyma-project.io/v1beta1");
+    let beta = admit(
+        &webhook,
+        VALIDATE_V1BETA1,
+        &review("CREATE", Some(&object), None, false),
+    )
+    .await;
+    assert_eq!(alpha["allowed"], false);
+    assert_eq!(alpha["status"]["details"], beta["status"]["details"]);
+    assert_eq!(
+        alpha["status"]["details"]["causes"][0]["message"],
+        "Invalid value: \"sett(span.name, \\\"x\\\")\": OTTL specification is invalid, invalid TransformSpec: column 1: unknown function \"sett\"; did you mean \"set\"?"
+    );
+}

@@ -293,7 +293,8 @@ pub struct OutputTls {
     pub key: Option<ValueType>,
 }
 
-/// An OTTL transformation (applied in a later phase of the product).
+/// One group of OTTL statements, run by the gateway on the pipeline's spans, with the context
+/// (span, span event, resource or scope) inferred from the paths it uses.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 pub struct TransformSpec {
     /// OTTL conditions, ORed together, that select the spans the statements apply to.
@@ -312,7 +313,7 @@ pub struct TransformSpec {
     pub statements: Vec<String>,
 }
 
-/// An OTTL filter (applied in a later phase of the product).
+/// One group of OTTL conditions; the gateway drops the pipeline's spans that match any of them.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 pub struct FilterSpec {
     /// OTTL conditions, ORed together; a span matching any of them is dropped.

@@ -40,6 +40,9 @@ reasons! {
     TLSConfigurationInvalid,
     /// ConfigurationGenerated False: the pipeline is beyond `--max-pipelines`.
     MaxPipelinesExceeded,
+    /// ConfigurationGenerated False: a transform or filter holds OTTL that the gateway's collector
+    /// would refuse.
+    OTTLSpecInvalid,
     /// ConfigurationGenerated False: any other admission rule, or the API server failed while
     /// Secrets were read.
     ValidationFailed,

@@ -36,14 +36,14 @@ use super::{
 pub struct TracePipelineSpec {
     /// The backend that spans are exported to.
     pub output: Output,
-    /// OTTL transformations applied to spans before export (later phase).
+    /// OTTL transformations applied to the spans before export, in order, before the filters.
     #[serde(
         default,
         deserialize_with = "crate::api::null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub transform: Vec<TransformSpec>,
-    /// OTTL filters that drop spans before export (later phase).
+    /// OTTL filters that drop spans before export, after the transformations.
     #[serde(
         default,
         deserialize_with = "crate::api::null_as_default",

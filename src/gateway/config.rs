@@ -288,6 +288,53 @@ fn shared_processors(settings: &GatewaySettings) -> Vec<(&'static str, Value)> {
     processors
 }
 
+/// A pipeline's own processors (docs/reference/gateway.md#collector-configuration): its
+/// `transform` groups, then its `filter` groups, each processor only when the pipeline has some.
+/// Each is named after the pipeline and listed only in that pipeline, so one pipeline's OTTL
+/// never touches another pipeline's spans. The collector infers each group's context; a group
+/// without statements or conditions does nothing and is left out. Every `$` is doubled: the
+/// processor then gets the user's text exactly, and no `${env:…}` or `${file:…}` in it can make
+/// the collector read the gateway's environment (every pipeline's credentials) or its files.
+fn user_defined_processors(pipeline: &ReconcilablePipeline) -> Vec<(String, Value)> {
+    let literals = |texts: &[String]| -> Vec<String> {
+        texts.iter().map(|text| collector_literal(text)).collect()
+    };
+    let statement_groups: Vec<Value> = pipeline
+        .spec
+        .transform
+        .iter()
+        .filter(|group| !group.statements.is_empty())
+        .map(|group| {
+            let mut entry = json!({"statements": literals(&group.statements)});
+            if !group.conditions.is_empty() {
+                entry["conditions"] = json!(literals(&group.conditions));
+            }
+            entry
+        })
+        .collect();
+    let condition_groups: Vec<Value> = pipeline
+        .spec
+        .filter
+        .iter()
+        .filter(|group| !group.conditions.is_empty())
+        .map(|group| json!({"conditions": literals(&group.conditions)}))
+        .collect();
+    let mut processors = Vec::new();
+    if !statement_groups.is_empty() {
+        processors.push((
+            format!("transform/user-defined-{}", pipeline.name),
+            json!({"error_mode": "ignore", "trace_statements": statement_groups}),
+        ));
+    }
+    if !condition_groups.is_empty() {
+        processors.push((
+            format!("filter/user-defined-{}", pipeline.name),
+            json!({"error_mode": "ignore", "trace_conditions": condition_groups}),
+        ));
+    }
+    processors
+}
+
 /// The collector config for `pipelines` (sorted by name).
 pub fn relay_conf(
     pipelines: &[(&ReconcilablePipeline, PipelineEnv)],
@@ -303,7 +350,6 @@ pub fn relay_conf(
         "batch".into(),
         json!({"send_batch_size": 512, "send_batch_max_size": 512, "timeout": "10s"}),
     );
-    let processors: Vec<&str> = shared.iter().map(|(id, _)| *id).chain(["batch"]).collect();
 
     let mut extensions = json!({
         "health_check": {"endpoint": "${env:MY_POD_IP}:13133"},
@@ -336,6 +382,14 @@ pub fn relay_conf(
             });
             service_extensions.push(name);
         }
+        let own = user_defined_processors(pipeline);
+        let processors: Vec<String> = shared
+            .iter()
+            .map(|(id, _)| id.to_string())
+            .chain(own.iter().map(|(id, _)| id.clone()))
+            .chain(["batch".to_string()])
+            .collect();
+        processor_config.extend(own);
         service_pipelines.insert(
             format!("traces/{}", pipeline.name),
             json!({"receivers": ["otlp"], "processors": processors, "exporters": [id]}),

@@ -61,6 +61,7 @@ pub fn configuration_generated(
             Cause::EndpointInvalid => Reason::EndpointInvalid,
             Cause::TlsCertificateExpired => Reason::TLSCertificateExpired,
             Cause::TlsConfigurationInvalid => Reason::TLSConfigurationInvalid,
+            Cause::OttlInvalid => Reason::OTTLSpecInvalid,
             // The reference has no finer reason for the rest; the message names the problem.
             Cause::Lookup
             | Cause::Schema

@@ -17,6 +17,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::api::{self, Protocol, SecretKeyRef, ValueFromSource, ValueType, v1alpha1, v1beta1};
+use crate::ottl;
 pub use checked::OnePassPipeline;
 pub use report::{Cause, FieldError, FieldErrorKind, Report, Warning, WarningKind};
 pub use secrets::{InMemorySecrets, ResolveError, ResolvedSecrets, SecretLookup, SecretResolver};
@@ -395,6 +396,7 @@ pub fn validate(pipeline: &ParsedPipeline, ctx: &Context<'_>) -> Report {
     }
     let fields = value_fields(spec);
     check_cel_rules(spec, &fields, &mut report);
+    check_ottl(spec, &mut report);
 
     let resolved: Vec<(ValueField<'_>, Resolved<'_>)> = fields
         .iter()
@@ -537,6 +539,54 @@ fn check_cel_rules(
             "spec.output.otlp.tls",
             "Can define either both 'cert' and 'key', or neither",
         ));
+    }
+}
+
+/// Every transform and filter group, checked as the gateway's collector would load it
+/// (docs/reference/ottl.md). A group stops at its first error: later statements of the group may
+/// only be wrong because of it (the context is inferred from the whole group).
+fn check_ottl(spec: &v1beta1::TracePipelineSpec, report: &mut Report) {
+    // Longer statements are not repeated in the message; the column points into them.
+    const SHOWN_TEXT_LIMIT: usize = 200;
+    let mut deny = |path: String, text: Option<&String>, kind: &str, problem: ottl::OttlError| {
+        let error = FieldError::new(
+            path,
+            FieldErrorKind::Invalid,
+            format!("OTTL specification is invalid, invalid {kind}: {problem}"),
+            Cause::OttlInvalid,
+        );
+        report.errors.push(match text {
+            Some(text) if text.len() <= SHOWN_TEXT_LIMIT => error.with_value(report::quote(text)),
+            _ => error,
+        });
+    };
+    for (i, group) in spec.transform.iter().enumerate() {
+        if let Err(problem) = ottl::check_transform(&group.conditions, &group.statements) {
+            let (path, text) = match problem.item {
+                ottl::Item::Statement(j) => (
+                    format!("spec.transform[{i}].statements[{j}]"),
+                    group.statements.get(j),
+                ),
+                ottl::Item::Condition(j) => (
+                    format!("spec.transform[{i}].conditions[{j}]"),
+                    group.conditions.get(j),
+                ),
+                ottl::Item::Group => (format!("spec.transform[{i}]"), None),
+            };
+            deny(path, text, "TransformSpec", problem);
+        }
+    }
+    for (i, group) in spec.filter.iter().enumerate() {
+        if let Err(problem) = ottl::check_filter(&group.conditions) {
+            let (path, text) = match problem.item {
+                ottl::Item::Condition(j) | ottl::Item::Statement(j) => (
+                    format!("spec.filter[{i}].conditions[{j}]"),
+                    group.conditions.get(j),
+                ),
+                ottl::Item::Group => (format!("spec.filter[{i}]"), None),
+            };
+            deny(path, text, "FilterSpec", problem);
+        }
     }
 }
 

@@ -63,6 +63,9 @@ pub enum Cause {
     TlsCertificateExpired,
     /// TLS material: PEM that does not parse, a key that does not match, a CA that is not one.
     TlsConfigurationInvalid,
+    /// A transform statement or condition, or a filter condition, that the gateway's collector
+    /// would refuse.
+    OttlInvalid,
     /// A CREATE beyond `--max-pipelines`.
     PipelineLimit,
     /// Two pipeline names that map to the same environment-variable suffix.

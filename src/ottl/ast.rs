@@ -1,0 +1,257 @@
+//! The syntax tree of one OTTL statement or condition, and its canonical text (`Display`).
+
+use std::fmt;
+
+/// Where a node was written: the 1-based column of its first character. Positions are not part
+/// of what a node means, so they compare equal: a re-parsed printout equals the original tree.
+#[derive(Debug, Clone, Copy, Eq)]
+pub struct Column(pub usize);
+
+impl PartialEq for Column {
+    fn eq(&self, _: &Column) -> bool {
+        true
+    }
+}
+
+/// `editor(args) [where condition]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statement {
+    pub editor: Call,
+    pub condition: Option<Expr>,
+}
+
+/// A function call: an editor at the top of a statement, a converter anywhere else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    pub name: String,
+    pub at: Column,
+    pub args: Vec<Arg>,
+    /// Keys indexing a converter's result: `Split(span.name, ",")[0]`.
+    pub keys: Vec<Expr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Arg {
+    /// `name=value` for a named argument.
+    pub name: Option<String>,
+    pub at: Column,
+    pub value: Expr,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expr {
+    pub at: Column,
+    pub kind: ExprKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompareOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MathOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExprKind {
+    /// Two or more operands joined by `or`.
+    Or(Vec<Expr>),
+    /// Two or more operands joined by `and`.
+    And(Vec<Expr>),
+    Not(Box<Expr>),
+    Compare(Box<Expr>, CompareOp, Box<Expr>),
+    /// A chain of operators of one precedence level: `a + b - c` or `a * b / c`.
+    Math(Box<Expr>, Vec<(MathOp, Expr)>),
+    /// A unary sign; `true` for minus.
+    Sign(bool, Box<Expr>),
+    Paren(Box<Expr>),
+    Nil,
+    Bool(bool),
+    Int(i64),
+    /// The float as written (`1.5`, `.5`, `1.5e3`).
+    Float(String),
+    /// The string as written between the quotes, escapes not decoded.
+    Str(String),
+    /// The hex digits after `0x`.
+    Bytes(String),
+    Enum(String),
+    List(Vec<Expr>),
+    /// Keys as written between the quotes, and values.
+    Map(Vec<(String, Expr)>),
+    Path(Path),
+    Call(Call),
+    /// A converter named without calling it, as an argument: `replace_pattern(..., Murmur3Hash)`.
+    FunctionName(String),
+}
+
+/// `[context.]field{.field}`, each field with optional keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Path {
+    pub context: Option<String>,
+    pub fields: Vec<Field>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field {
+    pub name: String,
+    pub at: Column,
+    pub keys: Vec<Expr>,
+}
+
+impl Path {
+    /// The dotted name without keys: `span.attributes`.
+    pub fn dotted(&self) -> String {
+        let mut out = String::new();
+        if let Some(context) = &self.context {
+            out.push_str(context);
+        }
+        for field in &self.fields {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(&field.name);
+        }
+        out
+    }
+}
+
+impl CompareOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            CompareOp::Eq => "==",
+            CompareOp::Ne => "!=",
+            CompareOp::Lt => "<",
+            CompareOp::Le => "<=",
+            CompareOp::Gt => ">",
+            CompareOp::Ge => ">=",
+        }
+    }
+}
+
+impl MathOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            MathOp::Add => "+",
+            MathOp::Sub => "-",
+            MathOp::Mul => "*",
+            MathOp::Div => "/",
+        }
+    }
+}
+
+fn keys(f: &mut fmt::Formatter<'_>, keys: &[Expr]) -> fmt::Result {
+    for key in keys {
+        write!(f, "[{key}]")?;
+    }
+    Ok(())
+}
+
+fn joined(f: &mut fmt::Formatter<'_>, items: &[Expr], separator: &str) -> fmt::Result {
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            f.write_str(separator)?;
+        }
+        write!(f, "{item}")?;
+    }
+    Ok(())
+}
+
+impl fmt::Display for Statement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.editor)?;
+        if let Some(condition) = &self.condition {
+            write!(f, " where {condition}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Call {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}(", self.name)?;
+        for (i, arg) in self.args.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            if let Some(name) = &arg.name {
+                write!(f, "{name}=")?;
+            }
+            write!(f, "{}", arg.value)?;
+        }
+        f.write_str(")")?;
+        keys(f, &self.keys)
+    }
+}
+
+impl fmt::Display for Path {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(context) = &self.context {
+            write!(f, "{context}.")?;
+        }
+        for (i, field) in self.fields.iter().enumerate() {
+            if i > 0 {
+                f.write_str(".")?;
+            }
+            f.write_str(&field.name)?;
+            keys(f, &field.keys)?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Expr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            ExprKind::Or(items) => joined(f, items, " or "),
+            ExprKind::And(items) => joined(f, items, " and "),
+            ExprKind::Not(operand) => write!(f, "not {operand}"),
+            ExprKind::Compare(left, op, right) => write!(f, "{left} {} {right}", op.symbol()),
+            ExprKind::Math(first, rest) => {
+                write!(f, "{first}")?;
+                for (op, operand) in rest {
+                    write!(f, " {} {operand}", op.symbol())?;
+                }
+                Ok(())
+            }
+            ExprKind::Sign(minus, operand) => {
+                write!(f, "{}{operand}", if *minus { "-" } else { "+" })
+            }
+            ExprKind::Paren(inner) => write!(f, "({inner})"),
+            ExprKind::Nil => f.write_str("nil"),
+            ExprKind::Bool(value) => write!(f, "{value}"),
+            ExprKind::Int(value) => write!(f, "{value}"),
+            ExprKind::Float(text) | ExprKind::Enum(text) | ExprKind::FunctionName(text) => {
+                f.write_str(text)
+            }
+            ExprKind::Str(raw) => write!(f, "\"{raw}\""),
+            ExprKind::Bytes(hex) => write!(f, "0x{hex}"),
+            ExprKind::List(items) => {
+                f.write_str("[")?;
+                joined(f, items, ", ")?;
+                f.write_str("]")
+            }
+            ExprKind::Map(entries) => {
+                f.write_str("{")?;
+                for (i, (key, value)) in entries.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "\"{key}\": {value}")?;
+                }
+                f.write_str("}")
+            }
+            ExprKind::Path(path) => write!(f, "{path}"),
+            ExprKind::Call(call) => write!(f, "{call}"),
+        }
+    }
+}

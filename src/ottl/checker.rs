@@ -1,0 +1,762 @@
+//! Checks a parsed statement or condition against one context the way the collector does when it
+//! loads its configuration: paths, enum symbols, functions, arguments, and the arguments some
+//! functions already check then (regular expressions, modes).
+
+use super::ast::{Arg, Call, Expr, ExprKind, Path, Statement};
+use super::context::Context;
+use super::functions::{ArgKind, Function, Getter, Param, Surface};
+use super::lexer::unescape;
+use super::suggest::{closest, did_you_mean};
+use regex_syntax::hir::{Hir, HirKind};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Problem {
+    pub column: usize,
+    pub message: String,
+}
+
+type Checked = Result<(), Problem>;
+
+fn problem(column: usize, message: impl Into<String>) -> Problem {
+    Problem {
+        column,
+        message: message.into(),
+    }
+}
+
+/// What the checker knows while it walks one text.
+pub(crate) struct Checker {
+    pub surface: Surface,
+    pub context: Context,
+    /// With the context inferred every path must start with a context name; with an explicit
+    /// context a bare path (`name`) belongs to that context.
+    pub inferred: bool,
+}
+
+/// The context names, function names and enum symbols a text uses, with their columns: what the
+/// collector's context inference looks at.
+#[derive(Default)]
+pub(crate) struct Uses<'a> {
+    pub contexts: Vec<(&'a str, usize)>,
+    pub functions: Vec<(&'a str, usize)>,
+    pub enums: Vec<(&'a str, usize)>,
+    /// Paths without a context name.
+    pub bare_paths: Vec<(&'a Path, usize)>,
+}
+
+impl<'a> Uses<'a> {
+    pub fn statement(&mut self, statement: &'a Statement) {
+        self.call(&statement.editor);
+        if let Some(condition) = &statement.condition {
+            self.expr(condition);
+        }
+    }
+
+    fn call(&mut self, call: &'a Call) {
+        self.functions.push((&call.name, call.at.0));
+        for arg in &call.args {
+            self.expr(&arg.value);
+        }
+        for key in &call.keys {
+            self.expr(key);
+        }
+    }
+
+    pub fn expr(&mut self, expr: &'a Expr) {
+        match &expr.kind {
+            ExprKind::Or(items) | ExprKind::And(items) | ExprKind::List(items) => {
+                items.iter().for_each(|item| self.expr(item));
+            }
+            ExprKind::Not(inner) | ExprKind::Sign(_, inner) | ExprKind::Paren(inner) => {
+                self.expr(inner)
+            }
+            ExprKind::Compare(left, _, right) => {
+                self.expr(left);
+                self.expr(right);
+            }
+            ExprKind::Math(first, rest) => {
+                self.expr(first);
+                rest.iter().for_each(|(_, operand)| self.expr(operand));
+            }
+            ExprKind::Map(entries) => entries.iter().for_each(|(_, value)| self.expr(value)),
+            ExprKind::Enum(symbol) => self.enums.push((symbol, expr.at.0)),
+            ExprKind::Path(path) => {
+                match &path.context {
+                    Some(context) => self.contexts.push((context, expr.at.0)),
+                    None => self.bare_paths.push((path, expr.at.0)),
+                }
+                for field in &path.fields {
+                    field.keys.iter().for_each(|key| self.expr(key));
+                }
+            }
+            ExprKind::Call(call) => self.call(call),
+            ExprKind::Nil
+            | ExprKind::Bool(_)
+            | ExprKind::Int(_)
+            | ExprKind::Float(_)
+            | ExprKind::Str(_)
+            | ExprKind::Bytes(_)
+            | ExprKind::FunctionName(_) => {}
+        }
+    }
+}
+
+/// The type a literal argument has when the collector converts it while parsing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Literal<'a> {
+    /// The string as written between the quotes.
+    Str(&'a str),
+    Int,
+    Float,
+    Bool,
+    Nil,
+    Bytes,
+    List,
+    Map,
+}
+
+impl Literal<'_> {
+    fn noun(self) -> &'static str {
+        match self {
+            Literal::Str(_) => "a string",
+            Literal::Int => "an int",
+            Literal::Float => "a float",
+            Literal::Bool => "a bool",
+            Literal::Nil => "nil",
+            Literal::Bytes => "bytes",
+            Literal::List => "a list",
+            Literal::Map => "a map",
+        }
+    }
+}
+
+/// The literal `expr` is, if it is one: a constant the collector converts at parse time. A signed
+/// number is one; math, paths and calls are evaluated only at run time.
+fn literal(expr: &Expr) -> Option<Literal<'_>> {
+    match &expr.kind {
+        ExprKind::Str(raw) => Some(Literal::Str(raw)),
+        ExprKind::Int(_) | ExprKind::Enum(_) => Some(Literal::Int),
+        ExprKind::Float(_) => Some(Literal::Float),
+        ExprKind::Bool(_) => Some(Literal::Bool),
+        ExprKind::Nil => Some(Literal::Nil),
+        ExprKind::Bytes(_) => Some(Literal::Bytes),
+        ExprKind::Sign(_, inner) => match inner.kind {
+            ExprKind::Int(_) => Some(Literal::Int),
+            ExprKind::Float(_) => Some(Literal::Float),
+            _ => None,
+        },
+        ExprKind::List(items) => items
+            .iter()
+            .all(|i| literal(i).is_some())
+            .then_some(Literal::List),
+        ExprKind::Map(entries) => entries
+            .iter()
+            .all(|(_, v)| literal(v).is_some())
+            .then_some(Literal::Map),
+        _ => None,
+    }
+}
+
+fn decoded(raw: &str) -> String {
+    String::from_utf8_lossy(&unescape(raw).unwrap_or_default()).into_owned()
+}
+
+/// Go's `strconv.ParseBool`.
+fn parses_as_bool(text: &str) -> bool {
+    matches!(
+        text,
+        "1" | "t" | "T" | "TRUE" | "true" | "True" | "0" | "f" | "F" | "FALSE" | "false" | "False"
+    )
+}
+
+/// Whether a typed getter converts this literal (the collector's parse-time conversion).
+fn getter_accepts(getter: Getter, literal: Literal<'_>) -> bool {
+    use Literal::{Bool, Bytes, Float, Int, List, Map, Nil, Str};
+    match getter {
+        Getter::Getter | Getter::StringLikeGetter => true,
+        Getter::StringGetter => matches!(literal, Str(_)),
+        Getter::IntGetter => literal == Int,
+        Getter::FloatGetter => literal == Float,
+        Getter::BoolGetter => literal == Bool,
+        Getter::PMapGetter => literal == Map,
+        Getter::PSliceGetter => literal == List,
+        Getter::IntLikeGetter => matches!(literal, Str(_) | Int | Float | Bool | Nil),
+        Getter::FloatLikeGetter => match literal {
+            Str(raw) => decoded(raw).parse::<f64>().is_ok(),
+            other => matches!(other, Int | Float | Bool | Nil),
+        },
+        Getter::BoolLikeGetter => match literal {
+            Str(raw) => parses_as_bool(&decoded(raw)),
+            other => matches!(other, Int | Float | Bool | Nil),
+        },
+        Getter::ByteSliceLikeGetter => matches!(literal, Str(_) | Int | Float | Bool | Nil | Bytes),
+        Getter::DurationGetter | Getter::TimeGetter => false,
+    }
+}
+
+fn getter_noun(getter: Getter) -> &'static str {
+    match getter {
+        Getter::StringGetter => "a string",
+        Getter::IntGetter => "an int",
+        Getter::FloatGetter => "a float",
+        Getter::BoolGetter => "a bool",
+        Getter::PMapGetter => "a map",
+        Getter::PSliceGetter => "a list",
+        Getter::DurationGetter => "a duration (from a path or a converter such as Duration)",
+        Getter::TimeGetter => "a time (from a path or a converter such as Time)",
+        Getter::IntLikeGetter => "something convertible to an int",
+        Getter::FloatLikeGetter => "something convertible to a float",
+        Getter::BoolLikeGetter => "something convertible to a bool",
+        Getter::ByteSliceLikeGetter => "something convertible to bytes",
+        Getter::Getter | Getter::StringLikeGetter => "a value",
+    }
+}
+
+/// Where an argument sits, for messages: `argument 2 ("pattern") of "IsMatch"`.
+fn position(function: &Function, index: usize, param: &Param) -> String {
+    format!(
+        "argument {} (\"{}\") of \"{}\"",
+        index + 1,
+        param.name,
+        function.name
+    )
+}
+
+impl Checker {
+    pub fn statement(&self, statement: &Statement) -> Checked {
+        self.call(&statement.editor, true)?;
+        // The collector parses a statement's `where` clause with the statement's parser, so its
+        // converters come from the statement functions.
+        match &statement.condition {
+            Some(condition) => self.expr(condition),
+            None => Ok(()),
+        }
+    }
+
+    pub fn expr(&self, expr: &Expr) -> Checked {
+        match &expr.kind {
+            ExprKind::Or(items) | ExprKind::And(items) | ExprKind::List(items) => {
+                items.iter().try_for_each(|item| self.expr(item))
+            }
+            ExprKind::Not(inner) | ExprKind::Sign(_, inner) | ExprKind::Paren(inner) => {
+                self.expr(inner)
+            }
+            ExprKind::Compare(left, _, right) => {
+                self.expr(left)?;
+                self.expr(right)
+            }
+            ExprKind::Math(first, rest) => {
+                self.expr(first)?;
+                rest.iter().try_for_each(|(_, operand)| self.expr(operand))
+            }
+            ExprKind::Map(entries) => entries.iter().try_for_each(|(_, value)| self.expr(value)),
+            ExprKind::Enum(symbol) => self.enum_symbol(symbol, expr.at.0),
+            ExprKind::Path(path) => self.path(path, expr.at.0),
+            ExprKind::Call(call) => self.call(call, false),
+            ExprKind::FunctionName(name) => Err(problem(
+                expr.at.0,
+                format!("\"{name}\" names a function but does not call it; write {name}(...)"),
+            )),
+            ExprKind::Nil
+            | ExprKind::Bool(_)
+            | ExprKind::Int(_)
+            | ExprKind::Float(_)
+            | ExprKind::Str(_)
+            | ExprKind::Bytes(_) => Ok(()),
+        }
+    }
+
+    fn enum_symbol(&self, symbol: &str, column: usize) -> Checked {
+        if self.context.has_enum(symbol) {
+            return Ok(());
+        }
+        let suggestion = closest(symbol, self.context.enums().iter().map(|(s, _)| *s));
+        Err(problem(
+            column,
+            format!(
+                "unknown enum symbol \"{symbol}\" in the {} context{}",
+                self.context,
+                did_you_mean(suggestion)
+            ),
+        ))
+    }
+
+    /// The function `name` as this surface and context define it, or the error to report.
+    pub fn function(
+        &self,
+        name: &str,
+        column: usize,
+        editor: bool,
+    ) -> Result<&'static Function, Problem> {
+        if let Some(function) = self.surface.function(self.context, name) {
+            return Ok(function);
+        }
+        let suggestion = closest(
+            name,
+            self.surface
+                .functions(self.context)
+                .filter(|f| f.editor == editor)
+                .map(|f| f.name),
+        );
+        Err(problem(
+            column,
+            format!("unknown function \"{name}\"{}", did_you_mean(suggestion)),
+        ))
+    }
+
+    fn call(&self, call: &Call, top: bool) -> Checked {
+        let function = self.function(&call.name, call.at.0, top)?;
+        if !top && function.editor {
+            return Err(problem(
+                call.at.0,
+                format!(
+                    "\"{}\" is an editor and cannot be used inside a value or condition",
+                    call.name
+                ),
+            ));
+        }
+        for key in &call.keys {
+            self.expr(key)?;
+        }
+        // Without an arguments struct the collector ignores whatever arguments are written.
+        let Some((min, max)) = function.arity else {
+            return Ok(());
+        };
+        let count = call.args.len();
+        if count < usize::from(min) || count > usize::from(max) {
+            let expected = if min == max {
+                format!("{min}")
+            } else {
+                format!("{min} to {max}")
+            };
+            let noun = if max == 1 { "argument" } else { "arguments" };
+            return Err(problem(
+                call.at.0,
+                format!("\"{}\" expects {expected} {noun}, got {count}", call.name),
+            ));
+        }
+        let mut assigned: Vec<Option<&Arg>> = vec![None; function.params.len()];
+        let mut named_seen = false;
+        for (index, arg) in call.args.iter().enumerate() {
+            let slot = match &arg.name {
+                None if named_seen => {
+                    return Err(problem(
+                        arg.at.0,
+                        format!(
+                            "in \"{}\", an unnamed argument cannot follow a named one",
+                            call.name
+                        ),
+                    ));
+                }
+                None => index,
+                Some(name) => {
+                    named_seen = true;
+                    match function
+                        .params
+                        .iter()
+                        .position(|p| p.forms.contains(&name.as_str()))
+                    {
+                        Some(slot) => slot,
+                        None => {
+                            let forms =
+                                function.params.iter().flat_map(|p| p.forms.iter().copied());
+                            return Err(problem(
+                                arg.at.0,
+                                format!(
+                                    "\"{}\" has no parameter \"{name}\"{}",
+                                    call.name,
+                                    did_you_mean(closest(name, forms))
+                                ),
+                            ));
+                        }
+                    }
+                }
+            };
+            if assigned[slot].is_some() {
+                return Err(problem(
+                    arg.at.0,
+                    format!(
+                        "\"{}\" is given its parameter \"{}\" twice",
+                        call.name, function.params[slot].name
+                    ),
+                ));
+            }
+            assigned[slot] = Some(arg);
+        }
+        for (index, (param, arg)) in function.params.iter().zip(&assigned).enumerate() {
+            match arg {
+                Some(arg) => self.argument(function, index, param, param.kind, &arg.value)?,
+                None if !param.optional => {
+                    return Err(problem(
+                        call.at.0,
+                        format!(
+                            "\"{}\" is missing its parameter \"{}\"",
+                            call.name, param.name
+                        ),
+                    ));
+                }
+                None => {}
+            }
+        }
+        self.function_specific(function, &assigned)
+    }
+
+    fn argument(
+        &self,
+        function: &Function,
+        index: usize,
+        param: &Param,
+        kind: ArgKind,
+        value: &Expr,
+    ) -> Checked {
+        let at = value.at.0;
+        let wrong = |needed: &str| {
+            Err(problem(
+                at,
+                format!(
+                    "{} must be {needed}, not {value}",
+                    position(function, index, param)
+                ),
+            ))
+        };
+        match kind {
+            ArgKind::Path => match &value.kind {
+                ExprKind::Path(path) => self.path(path, at),
+                _ => wrong("a path"),
+            },
+            ArgKind::Value(getter) => {
+                self.expr(value)?;
+                match literal(value) {
+                    Some(found) if !getter_accepts(getter, found) => Err(problem(
+                        at,
+                        format!(
+                            "{} must be {}, not {} ({value})",
+                            position(function, index, param),
+                            getter_noun(getter),
+                            found.noun()
+                        ),
+                    )),
+                    _ => Ok(()),
+                }
+            }
+            ArgKind::FunctionName => match &value.kind {
+                ExprKind::Enum(name) | ExprKind::FunctionName(name) => {
+                    self.function(name, at, false).map(|_| ())
+                }
+                _ => wrong("a converter name written bare, such as SHA256"),
+            },
+            ArgKind::StringLiteral => match value.kind {
+                ExprKind::Str(_) => Ok(()),
+                _ => wrong("a string literal"),
+            },
+            ArgKind::IntLiteral => match value.kind {
+                ExprKind::Int(_) => Ok(()),
+                _ => wrong("an unsigned int literal"),
+            },
+            ArgKind::BoolLiteral => match value.kind {
+                ExprKind::Bool(_) => Ok(()),
+                _ => wrong("true or false"),
+            },
+            ArgKind::List(element) => match &value.kind {
+                ExprKind::List(items) => items
+                    .iter()
+                    .try_for_each(|item| self.argument(function, index, param, *element, item)),
+                _ => wrong("a list [...]"),
+            },
+        }
+    }
+
+    fn path(&self, path: &Path, column: usize) -> Checked {
+        let names = self.context.path_context_names();
+        let full = match &path.context {
+            Some(context) if names.contains(&context.as_str()) => path.dotted(),
+            Some(context) if self.inferred => {
+                return Err(problem(
+                    column,
+                    format!(
+                        "path \"{}\" starts with \"{context}\", which the {} context cannot use; paths start with one of {}",
+                        path.dotted(),
+                        self.context,
+                        names.join(", ")
+                    ),
+                ));
+            }
+            None if self.inferred => {
+                let dotted = path.dotted();
+                let guess = names
+                    .iter()
+                    .map(|name| format!("{name}.{dotted}"))
+                    .find(|candidate| self.context.path(candidate).is_some());
+                return Err(problem(
+                    column,
+                    format!(
+                        "path \"{dotted}\" must start with a context name ({}){}",
+                        names.join(", "),
+                        did_you_mean(guess.as_deref())
+                    ),
+                ));
+            }
+            _ => format!("{}.{}", self.context, path.dotted()),
+        };
+        let context_name = full.split('.').next().unwrap_or_default();
+        if full.split('.').nth(1) == Some("cache") && context_name != self.context.name() {
+            return Err(problem(
+                column,
+                format!(
+                    "the cache of the {} context is written \"{}.cache\", not \"{context_name}.cache\"",
+                    self.context, self.context
+                ),
+            ));
+        }
+        let last = path.fields.len() - 1;
+        for (i, field) in path.fields.iter().enumerate() {
+            if i < last && !field.keys.is_empty() {
+                let next = &path.fields[i + 1];
+                let kept = full.split('.').count() - (last - i);
+                let prefix: Vec<&str> = full.split('.').take(kept).collect();
+                return Err(problem(
+                    next.at.0,
+                    format!(
+                        "path \"{}\" cannot continue with \".{}\" after a key",
+                        prefix.join("."),
+                        next.name
+                    ),
+                ));
+            }
+        }
+        match self.context.path(&full) {
+            None => {
+                let suggestion = closest(&full, self.context.paths().iter().map(|(p, _)| *p));
+                Err(problem(
+                    column,
+                    format!(
+                        "unknown path \"{full}\" in the {} context{}",
+                        self.context,
+                        did_you_mean(suggestion)
+                    ),
+                ))
+            }
+            Some(false) if !path.fields[last].keys.is_empty() => Err(problem(
+                column,
+                format!("path \"{full}\" cannot be indexed"),
+            )),
+            Some(_) => path.fields[last]
+                .keys
+                .iter()
+                .try_for_each(|key| self.expr(key)),
+        }
+    }
+
+    /// Checks some functions make when the collector creates them, on literal arguments.
+    fn function_specific(&self, function: &Function, args: &[Option<&Arg>]) -> Checked {
+        let param = |name: &str| {
+            function
+                .params
+                .iter()
+                .position(|p| p.name == name)
+                .and_then(|i| args[i])
+                .map(|arg| &arg.value)
+        };
+        let string = |name: &str| match param(name).map(|v| (v, &v.kind)) {
+            Some((value, ExprKind::Str(raw))) => Some((value.at.0, decoded(raw))),
+            _ => None,
+        };
+        let one_of = |name: &str, allowed: &[&str]| match string(name) {
+            Some((column, text)) if !allowed.contains(&text.as_str()) => Err(problem(
+                column,
+                format!(
+                    "\"{}\" {name} must be one of {}, not \"{text}\"",
+                    function.name,
+                    allowed.join(", ")
+                ),
+            )),
+            _ => Ok(()),
+        };
+        match function.name {
+            "IsMatch" | "delete_matching_keys" | "keep_matching_keys" => {
+                regex(string("pattern")).map(|_| ())
+            }
+            "replace_pattern" => regex(string("regex_pattern")).map(|_| ()),
+            "replace_all_patterns" => {
+                one_of("mode", &["key", "value"])?;
+                regex(string("regex_pattern")).map(|_| ())
+            }
+            "ExtractPatterns" => match regex(string("pattern"))? {
+                Some((column, parsed)) if !has_named_group(&parsed) => Err(problem(
+                    column,
+                    "the pattern of \"ExtractPatterns\" needs at least one named capture group, such as (?P<name>...)",
+                )),
+                _ => Ok(()),
+            },
+            "merge_maps" => one_of("strategy", &["insert", "update", "upsert"]),
+            "ParseCSV" => one_of("mode", &["strict", "lazyQuotes", "ignoreQuotes"]),
+            "ConvertCase" => one_of("to_case", &["lower", "upper", "snake", "camel"]),
+            "Sort" => one_of("order", &["asc", "desc"]),
+            "limit" => match (param("limit"), param("priority_keys")) {
+                (
+                    Some(Expr {
+                        kind: ExprKind::Int(limit),
+                        at,
+                    }),
+                    Some(Expr {
+                        kind: ExprKind::List(keys),
+                        ..
+                    }),
+                ) if usize::try_from(*limit).is_ok_and(|l| l < keys.len()) => Err(problem(
+                    at.0,
+                    format!(
+                        "\"limit\" limit {limit} is less than the number of priority keys ({})",
+                        keys.len()
+                    ),
+                )),
+                _ => Ok(()),
+            },
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Parses a literal pattern as the collector compiles it (Go's RE2 syntax; the `regex` crate's
+/// parser reads the same syntax), or says why it is not a regular expression.
+fn regex(pattern: Option<(usize, String)>) -> Result<Option<(usize, Hir)>, Problem> {
+    let Some((column, pattern)) = pattern else {
+        return Ok(None);
+    };
+    match regex_syntax::ParserBuilder::new().build().parse(&pattern) {
+        Ok(parsed) => Ok(Some((column, parsed))),
+        Err(error) => {
+            let text = error.to_string();
+            let reason = text
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or(&text)
+                .trim();
+            let reason = reason.strip_prefix("error: ").unwrap_or(reason);
+            Err(problem(
+                column,
+                format!("regular expression \"{pattern}\" does not compile: {reason}"),
+            ))
+        }
+    }
+}
+
+/// Whether a parsed pattern has a named capture group, `(?P<name>...)`.
+fn has_named_group(pattern: &Hir) -> bool {
+    let mut pending = vec![pattern];
+    while let Some(hir) = pending.pop() {
+        match hir.kind() {
+            HirKind::Capture(capture) if capture.name.is_some() => return true,
+            HirKind::Capture(capture) => pending.push(&capture.sub),
+            HirKind::Repetition(repetition) => pending.push(&repetition.sub),
+            HirKind::Concat(items) | HirKind::Alternation(items) => pending.extend(items),
+            _ => {}
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ottl::parser::parse_statement;
+
+    fn getter(name: &str) -> Getter {
+        match name {
+            "Getter" => Getter::Getter,
+            "StringGetter" => Getter::StringGetter,
+            "StringLikeGetter" => Getter::StringLikeGetter,
+            "IntGetter" => Getter::IntGetter,
+            "IntLikeGetter" => Getter::IntLikeGetter,
+            "FloatGetter" => Getter::FloatGetter,
+            "FloatLikeGetter" => Getter::FloatLikeGetter,
+            "BoolGetter" => Getter::BoolGetter,
+            "BoolLikeGetter" => Getter::BoolLikeGetter,
+            "PMapGetter" => Getter::PMapGetter,
+            "PSliceGetter" => Getter::PSliceGetter,
+            "DurationGetter" => Getter::DurationGetter,
+            "TimeGetter" => Getter::TimeGetter,
+            "ByteSliceLikeGetter" => Getter::ByteSliceLikeGetter,
+            other => panic!("unknown getter {other}"),
+        }
+    }
+
+    /// The argument kind of a grammar.json `arg_shape`, or `None` for kinds no trace function
+    /// of 0.151.0 has (float, bytes and enum literals).
+    fn kind(shape: &serde_json::Value) -> Option<ArgKind> {
+        let leaked = |kind: ArgKind| -> &'static ArgKind { Box::leak(Box::new(kind)) };
+        match shape["arg_kind"].as_str()? {
+            "path" => Some(ArgKind::Path),
+            "value" => Some(ArgKind::Value(getter(shape["getter"].as_str()?))),
+            "function_name" => Some(ArgKind::FunctionName),
+            "string_literal" => Some(ArgKind::StringLiteral),
+            "int_literal" => Some(ArgKind::IntLiteral),
+            "bool_literal" => Some(ArgKind::BoolLiteral),
+            "list" => Some(ArgKind::List(leaked(kind(&shape["element"])?))),
+            _ => None,
+        }
+    }
+
+    /// grammar.json's `argument_literal_acceptance`: for each parameter type, every probed
+    /// spelling is accepted or refused as the collector's parser did with an explicit span
+    /// context.
+    #[test]
+    fn argument_kinds_accept_the_spellings_the_collector_accepts() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/ottl-0.151/grammar.json");
+        let grammar: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).expect("grammar.json"))
+                .expect("json");
+        let forms = grammar["literal_forms_probed"].as_object().expect("forms");
+        let checker = Checker {
+            surface: Surface::TransformStatement,
+            context: Context::Span,
+            inferred: false,
+        };
+        let mut mismatches = Vec::new();
+        let mut checked = 0;
+        for entry in grammar["argument_literal_acceptance"]
+            .as_array()
+            .expect("entries")
+        {
+            let Some(kind) = kind(&entry["arg_shape"]) else {
+                continue;
+            };
+            let params: &'static [Param] = Box::leak(Box::new([Param {
+                name: "probe",
+                forms: &[],
+                optional: false,
+                kind,
+            }]));
+            let param = &params[0];
+            let function = Function {
+                name: "Probe",
+                editor: false,
+                arity: Some((1, 1)),
+                params,
+            };
+            for (form, text) in forms {
+                let accepted = entry["accept"]
+                    .as_array()
+                    .expect("accept")
+                    .iter()
+                    .any(|a| a == form);
+                let statement =
+                    parse_statement(&format!("set(span.name, {})", text.as_str().expect("text")))
+                        .expect("every probed spelling parses");
+                let value = &statement.editor.args[1].value;
+                let result = checker.argument(&function, 0, param, kind, value);
+                checked += 1;
+                if result.is_ok() != accepted {
+                    mismatches.push(format!(
+                        "{} {form}: accepted {}, collector {accepted}",
+                        entry["param_type"],
+                        result.is_ok()
+                    ));
+                }
+            }
+        }
+        assert!(checked > 500, "{checked} probes");
+        assert!(mismatches.is_empty(), "{mismatches:#?}");
+    }
+}

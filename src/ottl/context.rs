@@ -1,0 +1,104 @@
+//! The four OTTL contexts the collector registers for traces, with their paths and enums.
+
+use super::tables;
+
+/// A trace context of the transform and filter processors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Context {
+    Resource,
+    Scope,
+    Span,
+    SpanEvent,
+}
+
+impl Context {
+    pub const ALL: [Context; 4] = [
+        Context::Resource,
+        Context::Scope,
+        Context::Span,
+        Context::SpanEvent,
+    ];
+
+    /// The name as written in paths and in a processor's `context:` key.
+    pub fn name(self) -> &'static str {
+        match self {
+            Context::Resource => "resource",
+            Context::Scope => "scope",
+            Context::Span => "span",
+            Context::SpanEvent => "spanevent",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Context> {
+        Context::ALL.into_iter().find(|c| c.name() == name)
+    }
+
+    /// Paths of this context (`span.name`, `resource.attributes`, ...) and whether they take keys.
+    pub(crate) fn paths(self) -> &'static [(&'static str, bool)] {
+        match self {
+            Context::Resource => tables::PATHS_RESOURCE,
+            Context::Scope => tables::PATHS_SCOPE,
+            Context::Span => tables::PATHS_SPAN,
+            Context::SpanEvent => tables::PATHS_SPANEVENT,
+        }
+    }
+
+    /// Whether `path` (dotted, without keys) exists here, and whether it takes keys.
+    pub(crate) fn path(self, path: &str) -> Option<bool> {
+        let paths = self.paths();
+        paths
+            .binary_search_by(|(p, _)| (*p).cmp(path))
+            .ok()
+            .map(|at| paths[at].1)
+    }
+
+    pub(crate) fn enums(self) -> &'static [(&'static str, i64)] {
+        match self {
+            Context::Resource => tables::ENUMS_RESOURCE,
+            Context::Scope => tables::ENUMS_SCOPE,
+            Context::Span => tables::ENUMS_SPAN,
+            Context::SpanEvent => tables::ENUMS_SPANEVENT,
+        }
+    }
+
+    pub(crate) fn has_enum(self, symbol: &str) -> bool {
+        self.enums()
+            .binary_search_by(|(s, _)| (*s).cmp(symbol))
+            .is_ok()
+    }
+
+    /// The first path segments this context's parser accepts.
+    pub(crate) fn path_context_names(self) -> &'static [&'static str] {
+        match self {
+            Context::Resource => tables::PATH_CONTEXT_NAMES_RESOURCE,
+            Context::Scope => tables::PATH_CONTEXT_NAMES_SCOPE,
+            Context::Span => tables::PATH_CONTEXT_NAMES_SPAN,
+            Context::SpanEvent => tables::PATH_CONTEXT_NAMES_SPANEVENT,
+        }
+    }
+
+    /// Rank in the collector's inference order; names it does not know rank last.
+    pub(crate) fn rank(name: &str) -> usize {
+        tables::CONTEXT_PRIORITY
+            .iter()
+            .position(|n| *n == name)
+            .unwrap_or(tables::CONTEXT_PRIORITY.len())
+    }
+
+    /// The contexts the collector tries when this one lacks a function or enum symbol: those
+    /// whose parser accepts this context as a path prefix, in priority order.
+    pub(crate) fn lower_contexts(self) -> impl Iterator<Item = Context> {
+        let mut lower: Vec<Context> = Context::ALL
+            .into_iter()
+            .filter(|c| *c != self && c.path_context_names().contains(&self.name()))
+            .collect();
+        lower.sort_by_key(|c| Context::rank(c.name()));
+        lower.into_iter()
+    }
+}
+
+impl std::fmt::Display for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}

@@ -1,0 +1,110 @@
+//! The shape of an OTTL function as the collector's parser sees it: arity and, per parameter,
+//! what may be written there. The tables themselves are generated (`tables.rs`).
+
+use super::context::Context;
+use super::tables;
+
+/// What an argument position accepts (the kinds the trace functions of 0.151.0 use; the
+/// generator refuses others).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ArgKind {
+    /// A path (a setter): nothing else.
+    Path,
+    /// Any value; a literal is converted when the statement is parsed, so a literal the getter
+    /// cannot convert is refused then.
+    Value(Getter),
+    /// A converter name written bare, e.g. `SHA256`.
+    FunctionName,
+    StringLiteral,
+    IntLiteral,
+    BoolLiteral,
+    /// A `[...]` list whose elements follow the element kind.
+    List(&'static ArgKind),
+}
+
+/// The typed getters of the collector's OTTL package.
+#[allow(
+    clippy::enum_variant_names,
+    reason = "the variants are the collector's getter type names, as the fact tables spell them"
+)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Getter {
+    Getter,
+    StringGetter,
+    StringLikeGetter,
+    IntGetter,
+    IntLikeGetter,
+    FloatGetter,
+    FloatLikeGetter,
+    BoolGetter,
+    BoolLikeGetter,
+    PMapGetter,
+    PSliceGetter,
+    DurationGetter,
+    TimeGetter,
+    ByteSliceLikeGetter,
+}
+
+#[derive(Debug)]
+pub(crate) struct Param {
+    /// The spelling used in messages.
+    pub name: &'static str,
+    /// The named-argument spellings that reach this parameter.
+    pub forms: &'static [&'static str],
+    pub optional: bool,
+    pub kind: ArgKind,
+}
+
+#[derive(Debug)]
+pub(crate) struct Function {
+    pub name: &'static str,
+    pub editor: bool,
+    /// Minimum and maximum argument count; `None` when the function has no arguments struct,
+    /// so the collector ignores whatever arguments are written.
+    pub arity: Option<(u8, u8)>,
+    pub params: &'static [Param],
+}
+
+/// Where a call is written, which decides the function set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Surface {
+    TransformStatement,
+    TransformCondition,
+    FilterCondition,
+}
+
+impl Surface {
+    fn table(self, context: Context) -> &'static [u16] {
+        use Context::{Resource, Scope, Span, SpanEvent};
+        match (self, context) {
+            (Surface::TransformStatement, Resource) => tables::TRANSFORM_STATEMENTS_RESOURCE,
+            (Surface::TransformStatement, Scope) => tables::TRANSFORM_STATEMENTS_SCOPE,
+            (Surface::TransformStatement, Span) => tables::TRANSFORM_STATEMENTS_SPAN,
+            (Surface::TransformStatement, SpanEvent) => tables::TRANSFORM_STATEMENTS_SPANEVENT,
+            (Surface::TransformCondition, Resource) => tables::TRANSFORM_CONDITIONS_RESOURCE,
+            (Surface::TransformCondition, Scope) => tables::TRANSFORM_CONDITIONS_SCOPE,
+            (Surface::TransformCondition, Span) => tables::TRANSFORM_CONDITIONS_SPAN,
+            (Surface::TransformCondition, SpanEvent) => tables::TRANSFORM_CONDITIONS_SPANEVENT,
+            (Surface::FilterCondition, Resource) => tables::FILTER_CONDITIONS_RESOURCE,
+            (Surface::FilterCondition, Scope) => tables::FILTER_CONDITIONS_SCOPE,
+            (Surface::FilterCondition, Span) => tables::FILTER_CONDITIONS_SPAN,
+            (Surface::FilterCondition, SpanEvent) => tables::FILTER_CONDITIONS_SPANEVENT,
+        }
+    }
+
+    /// The function of that name in this surface and context.
+    pub(crate) fn function(self, context: Context, name: &str) -> Option<&'static Function> {
+        let table = self.table(context);
+        table
+            .binary_search_by(|&i| tables::FUNCTIONS[usize::from(i)].name.cmp(name))
+            .ok()
+            .map(|at| &tables::FUNCTIONS[usize::from(table[at])])
+    }
+
+    /// Every function of this surface and context.
+    pub(crate) fn functions(self, context: Context) -> impl Iterator<Item = &'static Function> {
+        self.table(context)
+            .iter()
+            .map(|&i| &tables::FUNCTIONS[usize::from(i)])
+    }
+}

@@ -1,0 +1,303 @@
+//! The collector's OTTL lexer: at each position the first matching rule of the grammar's token
+//! list wins (not the longest match), and whitespace between tokens is dropped.
+
+use super::tables::RESERVED_WORDS;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TokenKind {
+    Bytes,
+    Float,
+    Int,
+    String,
+    Nil,
+    Not,
+    Or,
+    And,
+    Compare,
+    AddSub,
+    MulDiv,
+    Bool,
+    Equal,
+    LParen,
+    RParen,
+    LBrace,
+    RBrace,
+    Colon,
+    Comma,
+    Dot,
+    LBracket,
+    RBracket,
+    Uppercase,
+    Lowercase,
+    End,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Token {
+    pub kind: TokenKind,
+    /// Byte range in the text.
+    pub start: usize,
+    pub end: usize,
+    /// 1-based column in characters.
+    pub column: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LexError {
+    pub column: usize,
+    pub message: String,
+}
+
+fn is_word(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || byte == b'_'
+}
+
+/// Splits `text` into tokens, ending with one `End` token.
+pub(crate) fn tokenize(text: &str) -> Result<Vec<Token>, LexError> {
+    let bytes = text.as_bytes();
+    let mut tokens = Vec::new();
+    let mut at = 0;
+    let mut column = 1;
+    while at < bytes.len() {
+        let byte = bytes[at];
+        if matches!(byte, b' ' | b'\t' | b'\n' | b'\r' | 0x0c) {
+            at += 1;
+            column += 1;
+            continue;
+        }
+        let (kind, end) = match next_token(bytes, at) {
+            Some(found) => found,
+            None => {
+                let rest: String = text[at..].chars().take(16).collect();
+                let message = if byte == b'"' {
+                    format!("string starting {rest:?} is not terminated")
+                } else {
+                    format!(
+                        "unexpected character {:?}",
+                        text[at..].chars().next().unwrap_or(' ')
+                    )
+                };
+                return Err(LexError { column, message });
+            }
+        };
+        if kind == TokenKind::String
+            && let Err(problem) = unescape(&text[at + 1..end - 1])
+        {
+            return Err(LexError {
+                column,
+                message: format!("invalid string {}: {problem}", &text[at..end]),
+            });
+        }
+        tokens.push(Token {
+            kind,
+            start: at,
+            end,
+            column,
+        });
+        column += if kind == TokenKind::String {
+            text[at..end].chars().count()
+        } else {
+            end - at
+        };
+        at = end;
+    }
+    tokens.push(Token {
+        kind: TokenKind::End,
+        start: bytes.len(),
+        end: bytes.len(),
+        column,
+    });
+    Ok(tokens)
+}
+
+fn digits(bytes: &[u8], mut at: usize) -> usize {
+    while at < bytes.len() && bytes[at].is_ascii_digit() {
+        at += 1;
+    }
+    at
+}
+
+/// The first grammar rule that matches at `at`, and where its match ends.
+fn next_token(bytes: &[u8], at: usize) -> Option<(TokenKind, usize)> {
+    let byte = bytes[at];
+    let next = bytes.get(at + 1).copied();
+    // Bytes: 0x[a-fA-F0-9]+
+    if byte == b'0' && next == Some(b'x') && bytes.get(at + 2).is_some_and(u8::is_ascii_hexdigit) {
+        let mut end = at + 2;
+        while end < bytes.len() && bytes[end].is_ascii_hexdigit() {
+            end += 1;
+        }
+        return Some((TokenKind::Bytes, end));
+    }
+    // Float: (\d+\.\d*|\d*\.\d+)([eE][-+]?\d+)?
+    if byte.is_ascii_digit() || byte == b'.' {
+        let whole = digits(bytes, at);
+        if bytes.get(whole) == Some(&b'.') {
+            let fraction = digits(bytes, whole + 1);
+            if whole > at || fraction > whole + 1 {
+                let mut end = fraction;
+                if matches!(bytes.get(end), Some(b'e' | b'E')) {
+                    let mut exponent = end + 1;
+                    if matches!(bytes.get(exponent), Some(b'+' | b'-')) {
+                        exponent += 1;
+                    }
+                    let exponent_end = digits(bytes, exponent);
+                    if exponent_end > exponent {
+                        end = exponent_end;
+                    }
+                }
+                return Some((TokenKind::Float, end));
+            }
+        }
+        if whole > at {
+            return Some((TokenKind::Int, whole));
+        }
+    }
+    if byte == b'"' {
+        let mut end = at + 1;
+        while end < bytes.len() {
+            match bytes[end] {
+                b'\\' => {
+                    end += 1;
+                    // `\\.` takes one whole character.
+                    while end + 1 < bytes.len() && (bytes[end + 1] & 0xC0) == 0x80 {
+                        end += 1;
+                    }
+                    end += 1;
+                }
+                b'"' => return Some((TokenKind::String, end + 1)),
+                _ => end += 1,
+            }
+        }
+        return None;
+    }
+    if byte.is_ascii_lowercase() {
+        let boundary_before = at == 0 || !is_word(bytes[at - 1]);
+        let mut end = at;
+        while end < bytes.len() && is_word(bytes[end]) && !bytes[end].is_ascii_uppercase() {
+            end += 1;
+        }
+        // Keywords are whole words: `\b(nil)\b` and the like.
+        let mut word_end = at;
+        while word_end < bytes.len() && bytes[word_end].is_ascii_lowercase() {
+            word_end += 1;
+        }
+        let boundary_after = word_end == bytes.len() || !is_word(bytes[word_end]);
+        if boundary_before && boundary_after {
+            let word = std::str::from_utf8(&bytes[at..word_end]).unwrap_or("");
+            if RESERVED_WORDS.contains(&word) {
+                let kind = match word {
+                    "nil" => TokenKind::Nil,
+                    "not" => TokenKind::Not,
+                    "or" => TokenKind::Or,
+                    "and" => TokenKind::And,
+                    _ => TokenKind::Bool,
+                };
+                return Some((kind, word_end));
+            }
+        }
+        return Some((TokenKind::Lowercase, end));
+    }
+    let single = match byte {
+        b'=' if next == Some(b'=') => Some((TokenKind::Compare, at + 2)),
+        b'!' if next == Some(b'=') => Some((TokenKind::Compare, at + 2)),
+        b'>' | b'<' if next == Some(b'=') => Some((TokenKind::Compare, at + 2)),
+        b'>' | b'<' => Some((TokenKind::Compare, at + 1)),
+        b'+' | b'-' => Some((TokenKind::AddSub, at + 1)),
+        b'/' | b'*' => Some((TokenKind::MulDiv, at + 1)),
+        b'=' => Some((TokenKind::Equal, at + 1)),
+        b'(' => Some((TokenKind::LParen, at + 1)),
+        b')' => Some((TokenKind::RParen, at + 1)),
+        b'{' => Some((TokenKind::LBrace, at + 1)),
+        b'}' => Some((TokenKind::RBrace, at + 1)),
+        b':' => Some((TokenKind::Colon, at + 1)),
+        b',' => Some((TokenKind::Comma, at + 1)),
+        b'.' => Some((TokenKind::Dot, at + 1)),
+        b'[' => Some((TokenKind::LBracket, at + 1)),
+        b']' => Some((TokenKind::RBracket, at + 1)),
+        _ => None,
+    };
+    if single.is_some() {
+        return single;
+    }
+    if byte.is_ascii_uppercase() {
+        let mut end = at + 1;
+        while end < bytes.len()
+            && (bytes[end].is_ascii_uppercase()
+                || bytes[end].is_ascii_digit()
+                || bytes[end] == b'_')
+        {
+            end += 1;
+        }
+        return Some((TokenKind::Uppercase, end));
+    }
+    None
+}
+
+/// Decodes the inside of a double-quoted string the way Go's `strconv.Unquote` does (the
+/// collector's rule), except that a raw line break is allowed.
+pub(crate) fn unescape(raw: &str) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut chars = raw.char_indices();
+    while let Some((_, c)) = chars.next() {
+        if c != '\\' {
+            let mut buffer = [0; 4];
+            out.extend_from_slice(c.encode_utf8(&mut buffer).as_bytes());
+            continue;
+        }
+        let Some((_, escape)) = chars.next() else {
+            return Err("it ends with a lone backslash".to_string());
+        };
+        let simple = match escape {
+            'a' => Some(0x07),
+            'b' => Some(0x08),
+            'f' => Some(0x0c),
+            'n' => Some(b'\n'),
+            'r' => Some(b'\r'),
+            't' => Some(b'\t'),
+            'v' => Some(0x0b),
+            '\\' => Some(b'\\'),
+            '"' => Some(b'"'),
+            _ => None,
+        };
+        if let Some(byte) = simple {
+            out.push(byte);
+            continue;
+        }
+        let (count, radix) = match escape {
+            'x' => (2, 16),
+            'u' => (4, 16),
+            'U' => (8, 16),
+            '0'..='7' => (2, 8),
+            other => {
+                return Err(format!(
+                    "\\{other} is not an escape (write \\\\{other} for a backslash)"
+                ));
+            }
+        };
+        let mut digits = String::new();
+        if radix == 8 {
+            digits.push(escape);
+        }
+        for _ in 0..count {
+            match chars.next() {
+                Some((_, d)) if d.is_digit(radix) => digits.push(d),
+                _ => return Err(format!("\\{escape} needs {count} more digits")),
+            }
+        }
+        let value = u32::from_str_radix(&digits, radix).map_err(|e| e.to_string())?;
+        match escape {
+            'x' => out.push(value as u8),
+            'u' | 'U' => {
+                let c = char::from_u32(value)
+                    .ok_or_else(|| format!("\\{escape}{digits} is not a valid character"))?;
+                let mut buffer = [0; 4];
+                out.extend_from_slice(c.encode_utf8(&mut buffer).as_bytes());
+            }
+            _ => {
+                out.push(u8::try_from(value).map_err(|_| format!("\\{digits} is larger than 255"))?)
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,702 @@
+//! A recursive-descent parser for the collector's OTTL grammar. Conditions and values are parsed
+//! by one precedence-climbing expression parser and then held to the grammar's narrower shapes
+//! (a value is not a condition, math takes only numbers, paths and calls, ...), which keeps
+//! parsing linear: no alternative is ever tried twice.
+
+use super::ast::{Arg, Call, Column, CompareOp, Expr, ExprKind, Field, MathOp, Path, Statement};
+use super::lexer::{Token, TokenKind, tokenize};
+
+/// How deeply parentheses, lists, maps, calls and keys may nest. Real statements stay far below;
+/// the limit turns a pathological input into an error instead of exhausting the stack.
+pub const MAX_NESTING: usize = 64;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyntaxError {
+    pub column: usize,
+    pub message: String,
+}
+
+type Parsed<T> = Result<T, SyntaxError>;
+
+/// Parses one transform statement.
+pub fn parse_statement(text: &str) -> Parsed<Statement> {
+    let mut parser = Parser::new(text)?;
+    let statement = parser.statement()?;
+    parser.expect_end()?;
+    Ok(statement)
+}
+
+/// Parses one condition (a filter condition, or one of a statement group's conditions).
+pub fn parse_condition(text: &str) -> Parsed<Expr> {
+    let mut parser = Parser::new(text)?;
+    if parser.peek().kind == TokenKind::End {
+        return Err(parser.error_here("a condition is empty"));
+    }
+    let condition = parser.boolean()?;
+    parser.expect_end()?;
+    Ok(condition)
+}
+
+struct Parser<'a> {
+    text: &'a str,
+    tokens: Vec<Token>,
+    at: usize,
+    depth: usize,
+}
+
+fn is_math(expr: &Expr) -> bool {
+    match &expr.kind {
+        ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Path(_) | ExprKind::Call(_) => true,
+        ExprKind::Math(..) | ExprKind::Sign(..) => true,
+        ExprKind::Paren(inner) => is_math(inner),
+        _ => false,
+    }
+}
+
+fn is_value(expr: &Expr) -> bool {
+    is_math(expr)
+        || matches!(
+            expr.kind,
+            ExprKind::Nil
+                | ExprKind::Bool(_)
+                | ExprKind::Str(_)
+                | ExprKind::Bytes(_)
+                | ExprKind::Enum(_)
+                | ExprKind::List(_)
+                | ExprKind::Map(_)
+        )
+}
+
+fn is_boolean(expr: &Expr) -> bool {
+    match &expr.kind {
+        ExprKind::Or(_) | ExprKind::And(_) | ExprKind::Not(_) | ExprKind::Compare(..) => true,
+        ExprKind::Bool(_) | ExprKind::Call(_) => true,
+        ExprKind::Paren(inner) => is_boolean(inner),
+        _ => false,
+    }
+}
+
+/// A short description of what was written, for messages.
+fn described(expr: &Expr) -> String {
+    match &expr.kind {
+        ExprKind::Str(_) => format!("the string {expr}"),
+        ExprKind::Path(_) => format!("the path \"{expr}\""),
+        ExprKind::FunctionName(name) => format!("\"{name}\" without \"(\""),
+        ExprKind::Enum(_) => format!("the enum symbol {expr}"),
+        ExprKind::Paren(inner) => described(inner),
+        ExprKind::Compare(..) | ExprKind::And(_) | ExprKind::Or(_) | ExprKind::Not(_) => {
+            "a condition".to_string()
+        }
+        _ => expr.to_string(),
+    }
+}
+
+impl<'a> Parser<'a> {
+    fn new(text: &'a str) -> Parsed<Parser<'a>> {
+        let tokens = tokenize(text).map_err(|e| SyntaxError {
+            column: e.column,
+            message: e.message,
+        })?;
+        Ok(Parser {
+            text,
+            tokens,
+            at: 0,
+            depth: 0,
+        })
+    }
+
+    fn peek(&self) -> Token {
+        self.tokens[self.at]
+    }
+
+    fn peek_kind(&self, ahead: usize) -> TokenKind {
+        self.tokens
+            .get(self.at + ahead)
+            .map_or(TokenKind::End, |t| t.kind)
+    }
+
+    fn text_of(&self, token: Token) -> &'a str {
+        &self.text[token.start..token.end]
+    }
+
+    fn advance(&mut self) -> Token {
+        let token = self.tokens[self.at];
+        if token.kind != TokenKind::End {
+            self.at += 1;
+        }
+        token
+    }
+
+    fn error_at(column: usize, message: impl Into<String>) -> SyntaxError {
+        SyntaxError {
+            column,
+            message: message.into(),
+        }
+    }
+
+    fn error_here(&self, message: impl Into<String>) -> SyntaxError {
+        Self::error_at(self.peek().column, message)
+    }
+
+    fn unexpected(&self, expected: &str) -> SyntaxError {
+        let token = self.peek();
+        if token.kind == TokenKind::End {
+            self.error_here(format!("unexpected end of text, expected {expected}"))
+        } else {
+            self.error_here(format!(
+                "unexpected \"{}\", expected {expected}",
+                self.text_of(token)
+            ))
+        }
+    }
+
+    fn expect(&mut self, kind: TokenKind, expected: &str) -> Parsed<Token> {
+        if self.peek().kind == kind {
+            Ok(self.advance())
+        } else {
+            Err(self.unexpected(expected))
+        }
+    }
+
+    fn expect_end(&self) -> Parsed<()> {
+        if self.peek().kind == TokenKind::End {
+            Ok(())
+        } else {
+            Err(self.unexpected("the end of the text"))
+        }
+    }
+
+    fn enter(&mut self) -> Parsed<()> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            Err(self.error_here(format!("nesting is deeper than {MAX_NESTING} levels")))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn leave(&mut self) {
+        self.depth -= 1;
+    }
+
+    /// How many tokens form the function name starting here: one Uppercase or Lowercase token
+    /// followed by any more of them (whitespace between them is dropped, as in the collector).
+    fn name_length(&self) -> usize {
+        let mut length = 0;
+        while matches!(
+            self.peek_kind(length),
+            TokenKind::Uppercase | TokenKind::Lowercase
+        ) {
+            length += 1;
+        }
+        length
+    }
+
+    fn take_name(&mut self, length: usize) -> String {
+        let mut name = String::new();
+        for _ in 0..length {
+            let token = self.advance();
+            name.push_str(self.text_of(token));
+        }
+        name
+    }
+
+    fn statement(&mut self) -> Parsed<Statement> {
+        let first = self.peek();
+        let length = self.name_length();
+        if length == 0 {
+            return Err(self.unexpected("an editor call such as set(...)"));
+        }
+        let name = self.take_name(length);
+        if first.kind == TokenKind::Uppercase {
+            return Err(Self::error_at(
+                first.column,
+                format!(
+                    "\"{name}\" is a converter and cannot be used as a statement; a statement starts with an editor (a lowercase name such as set)"
+                ),
+            ));
+        }
+        if self.peek().kind != TokenKind::LParen {
+            return Err(self.unexpected(&format!("\"(\" after \"{name}\"")));
+        }
+        let args = self.arguments()?;
+        if self.peek().kind == TokenKind::LBracket {
+            return Err(self.error_here(format!("the editor call \"{name}\" cannot be indexed")));
+        }
+        let editor = Call {
+            name,
+            at: Column(first.column),
+            args,
+            keys: Vec::new(),
+        };
+        let condition =
+            if self.peek().kind == TokenKind::Lowercase && self.text_of(self.peek()) == "where" {
+                self.advance();
+                if self.peek().kind == TokenKind::End {
+                    return Err(self.unexpected("a condition after \"where\""));
+                }
+                Some(self.boolean()?)
+            } else {
+                None
+            };
+        Ok(Statement { editor, condition })
+    }
+
+    /// `( [arg {, arg}] )`
+    fn arguments(&mut self) -> Parsed<Vec<Arg>> {
+        self.expect(TokenKind::LParen, "\"(\"")?;
+        self.enter()?;
+        let mut args = Vec::new();
+        if self.peek().kind != TokenKind::RParen {
+            loop {
+                args.push(self.argument()?);
+                match self.peek().kind {
+                    TokenKind::Comma => {
+                        self.advance();
+                    }
+                    TokenKind::RParen => break,
+                    _ => return Err(self.unexpected("\",\" or \")\"")),
+                }
+            }
+        }
+        self.advance();
+        self.leave();
+        Ok(args)
+    }
+
+    fn argument(&mut self) -> Parsed<Arg> {
+        let first = self.peek();
+        let length = self.name_length();
+        if length > 0 && self.peek_kind(length) == TokenKind::Equal {
+            let name = self.take_name(length);
+            if first.kind == TokenKind::Uppercase {
+                return Err(Self::error_at(
+                    first.column,
+                    format!("argument name \"{name}\" must start with a lowercase letter"),
+                ));
+            }
+            self.advance();
+            let value = self.value_or_function_name()?;
+            return Ok(Arg {
+                name: Some(name),
+                at: Column(first.column),
+                value,
+            });
+        }
+        let value = self.value_or_function_name()?;
+        Ok(Arg {
+            name: None,
+            at: Column(first.column),
+            value,
+        })
+    }
+
+    fn value_or_function_name(&mut self) -> Parsed<Expr> {
+        let value = self.sum()?;
+        if matches!(value.kind, ExprKind::FunctionName(_)) {
+            return Ok(value);
+        }
+        self.held_to_value(value)
+    }
+
+    fn held_to_value(&self, value: Expr) -> Parsed<Expr> {
+        if is_value(&value) {
+            Ok(value)
+        } else {
+            Err(Self::error_at(
+                value.at.0,
+                format!("{} is not a value", described(&value)),
+            ))
+        }
+    }
+
+    fn value(&mut self) -> Parsed<Expr> {
+        let value = self.sum()?;
+        self.held_to_value(value)
+    }
+
+    /// A condition: `or`-joined, `and`-joined operands, each a comparison, a boolean, a
+    /// converter call or a parenthesised condition, optionally negated once.
+    fn boolean(&mut self) -> Parsed<Expr> {
+        let expr = self.disjunction()?;
+        self.require_boolean(expr)
+    }
+
+    /// Like [`Self::boolean`], but a lone operand is returned unchecked: inside parentheses it
+    /// may be a math expression, which the parentheses' user then checks.
+    fn disjunction(&mut self) -> Parsed<Expr> {
+        let first = self.conjunction()?;
+        if self.peek().kind != TokenKind::Or {
+            return Ok(first);
+        }
+        let at = first.at;
+        let mut items = vec![self.require_boolean(first)?];
+        while self.peek().kind == TokenKind::Or {
+            self.advance();
+            let item = self.conjunction()?;
+            items.push(self.require_boolean(item)?);
+        }
+        Ok(Expr {
+            at,
+            kind: ExprKind::Or(items),
+        })
+    }
+
+    fn conjunction(&mut self) -> Parsed<Expr> {
+        let first = self.negation()?;
+        if self.peek().kind != TokenKind::And {
+            return Ok(first);
+        }
+        let at = first.at;
+        let mut items = vec![self.require_boolean(first)?];
+        while self.peek().kind == TokenKind::And {
+            self.advance();
+            let item = self.negation()?;
+            items.push(self.require_boolean(item)?);
+        }
+        Ok(Expr {
+            at,
+            kind: ExprKind::And(items),
+        })
+    }
+
+    fn negation(&mut self) -> Parsed<Expr> {
+        if self.peek().kind == TokenKind::Not {
+            let not = self.advance();
+            if self.peek().kind == TokenKind::Not {
+                return Err(self.error_here("\"not\" cannot follow \"not\"; write not (not ...)"));
+            }
+            let operand = self.comparison()?;
+            let operand = self.require_boolean(operand)?;
+            return Ok(Expr {
+                at: Column(not.column),
+                kind: ExprKind::Not(Box::new(operand)),
+            });
+        }
+        self.comparison()
+    }
+
+    fn require_boolean(&self, operand: Expr) -> Parsed<Expr> {
+        if is_boolean(&operand) {
+            return Ok(operand);
+        }
+        if self.peek().kind == TokenKind::Equal {
+            return Err(self.error_here("\"=\" is not a comparison operator; write \"==\""));
+        }
+        let hint = if is_value(&operand) {
+            "; compare it with ==, !=, <, <=, > or >="
+        } else {
+            ""
+        };
+        Err(Self::error_at(
+            operand.at.0,
+            format!("{} is not a condition{hint}", described(&operand)),
+        ))
+    }
+
+    fn comparison(&mut self) -> Parsed<Expr> {
+        let left = self.sum()?;
+        if self.peek().kind != TokenKind::Compare {
+            return Ok(left);
+        }
+        let left = self.held_to_value(left)?;
+        let operator = self.advance();
+        let op = match self.text_of(operator) {
+            "==" => CompareOp::Eq,
+            "!=" => CompareOp::Ne,
+            "<" => CompareOp::Lt,
+            "<=" => CompareOp::Le,
+            ">" => CompareOp::Gt,
+            _ => CompareOp::Ge,
+        };
+        let right = self.value()?;
+        if self.peek().kind == TokenKind::Compare {
+            return Err(self.error_here("comparisons cannot be chained; join them with and"));
+        }
+        Ok(Expr {
+            at: left.at,
+            kind: ExprKind::Compare(Box::new(left), op, Box::new(right)),
+        })
+    }
+
+    fn math_operand(&self, operand: Expr, op: Token) -> Parsed<Expr> {
+        if is_math(&operand) {
+            Ok(operand)
+        } else {
+            Err(Self::error_at(
+                op.column,
+                format!(
+                    "\"{}\" needs numbers, paths or converter calls, not {}",
+                    self.text_of(op),
+                    described(&operand)
+                ),
+            ))
+        }
+    }
+
+    fn sum(&mut self) -> Parsed<Expr> {
+        self.chain(TokenKind::AddSub, Self::term)
+    }
+
+    fn term(&mut self) -> Parsed<Expr> {
+        self.chain(TokenKind::MulDiv, Self::factor)
+    }
+
+    fn chain(
+        &mut self,
+        operator: TokenKind,
+        operand: fn(&mut Self) -> Parsed<Expr>,
+    ) -> Parsed<Expr> {
+        let first = operand(self)?;
+        if self.peek().kind != operator {
+            return Ok(first);
+        }
+        let first = self.math_operand(first, self.peek())?;
+        let at = first.at;
+        let mut rest = Vec::new();
+        while self.peek().kind == operator {
+            let token = self.advance();
+            let op = match self.text_of(token) {
+                "+" => MathOp::Add,
+                "-" => MathOp::Sub,
+                "*" => MathOp::Mul,
+                _ => MathOp::Div,
+            };
+            let next = operand(self)?;
+            rest.push((op, self.math_operand(next, token)?));
+        }
+        Ok(Expr {
+            at,
+            kind: ExprKind::Math(Box::new(first), rest),
+        })
+    }
+
+    fn factor(&mut self) -> Parsed<Expr> {
+        if self.peek().kind == TokenKind::AddSub {
+            let sign = self.advance();
+            if self.peek().kind == TokenKind::AddSub {
+                return Err(self.error_here("a sign cannot follow a sign"));
+            }
+            let operand = self.primary()?;
+            let operand = self.math_operand(operand, sign)?;
+            let minus = self.text_of(sign) == "-";
+            return Ok(Expr {
+                at: Column(sign.column),
+                kind: ExprKind::Sign(minus, Box::new(operand)),
+            });
+        }
+        self.primary()
+    }
+
+    fn primary(&mut self) -> Parsed<Expr> {
+        let token = self.peek();
+        let at = Column(token.column);
+        let text = self.text_of(token);
+        let kind = match token.kind {
+            TokenKind::Int => {
+                self.advance();
+                let value = text.parse::<i64>().map_err(|_| {
+                    Self::error_at(
+                        token.column,
+                        format!("{text} does not fit a 64-bit integer"),
+                    )
+                })?;
+                ExprKind::Int(value)
+            }
+            TokenKind::Float => {
+                self.advance();
+                match text.parse::<f64>() {
+                    Ok(value) if value.is_finite() => ExprKind::Float(text.to_string()),
+                    _ => {
+                        return Err(Self::error_at(
+                            token.column,
+                            format!("{text} is not a finite 64-bit float"),
+                        ));
+                    }
+                }
+            }
+            TokenKind::String => {
+                self.advance();
+                ExprKind::Str(text[1..text.len() - 1].to_string())
+            }
+            TokenKind::Bytes => {
+                self.advance();
+                if !text.len().is_multiple_of(2) {
+                    return Err(Self::error_at(
+                        token.column,
+                        format!("{text} has an odd number of hex digits"),
+                    ));
+                }
+                ExprKind::Bytes(text[2..].to_string())
+            }
+            TokenKind::Nil => {
+                self.advance();
+                ExprKind::Nil
+            }
+            TokenKind::Bool => {
+                self.advance();
+                ExprKind::Bool(text == "true")
+            }
+            TokenKind::LParen => {
+                self.advance();
+                self.enter()?;
+                let inner = self.disjunction()?;
+                self.expect(TokenKind::RParen, "\")\"")?;
+                self.leave();
+                ExprKind::Paren(Box::new(inner))
+            }
+            TokenKind::LBracket => self.list()?,
+            TokenKind::LBrace => self.map()?,
+            TokenKind::Uppercase => {
+                let length = self.name_length();
+                let name = self.take_name(length);
+                if self.peek().kind == TokenKind::LParen {
+                    let args = self.arguments()?;
+                    let keys = self.keys()?;
+                    ExprKind::Call(Call {
+                        name,
+                        at,
+                        args,
+                        keys,
+                    })
+                } else if length == 1 {
+                    ExprKind::Enum(name)
+                } else {
+                    ExprKind::FunctionName(name)
+                }
+            }
+            TokenKind::Lowercase => {
+                let length = self.name_length();
+                if self.peek_kind(length) == TokenKind::LParen {
+                    let name = self.take_name(length);
+                    return Err(Self::error_at(
+                        token.column,
+                        format!(
+                            "\"{name}\" is an editor and cannot be used inside a value or condition; converter names start with an uppercase letter"
+                        ),
+                    ));
+                }
+                ExprKind::Path(self.path()?)
+            }
+            _ => return Err(self.unexpected("a value")),
+        };
+        Ok(Expr { at, kind })
+    }
+
+    fn path(&mut self) -> Parsed<Path> {
+        let first = self.advance();
+        let first_name = self.text_of(first).to_string();
+        let mut fields = Vec::new();
+        let context = if self.peek().kind == TokenKind::Dot {
+            self.advance();
+            let field = self.expect(TokenKind::Lowercase, "a lowercase path segment")?;
+            let keys = self.keys()?;
+            fields.push(Field {
+                name: self.text_of(field).to_string(),
+                at: Column(field.column),
+                keys,
+            });
+            Some(first_name)
+        } else {
+            let keys = self.keys()?;
+            fields.push(Field {
+                name: first_name,
+                at: Column(first.column),
+                keys,
+            });
+            None
+        };
+        while self.peek().kind == TokenKind::Dot {
+            self.advance();
+            let field = self.expect(TokenKind::Lowercase, "a lowercase path segment")?;
+            let keys = self.keys()?;
+            fields.push(Field {
+                name: self.text_of(field).to_string(),
+                at: Column(field.column),
+                keys,
+            });
+        }
+        Ok(Path { context, fields })
+    }
+
+    /// `{[key]}`: a string, an integer alone, or a math expression (paths, converter calls).
+    fn keys(&mut self) -> Parsed<Vec<Expr>> {
+        let mut keys = Vec::new();
+        while self.peek().kind == TokenKind::LBracket {
+            self.advance();
+            self.enter()?;
+            let token = self.peek();
+            let key = match token.kind {
+                TokenKind::RBracket => {
+                    return Err(self.error_here("a key between [ and ] is missing"));
+                }
+                TokenKind::Int | TokenKind::String => {
+                    let key = self.primary()?;
+                    if self.peek().kind != TokenKind::RBracket {
+                        return Err(self.unexpected(
+                            "\"]\" (a key that starts with a number or string is only that)",
+                        ));
+                    }
+                    key
+                }
+                _ => {
+                    let key = self.sum()?;
+                    if !is_math(&key) {
+                        return Err(Self::error_at(
+                            key.at.0,
+                            format!(
+                                "{} cannot be a key; a key is a string, an integer, a path, a converter call or math",
+                                described(&key)
+                            ),
+                        ));
+                    }
+                    key
+                }
+            };
+            self.expect(TokenKind::RBracket, "\"]\"")?;
+            self.leave();
+            keys.push(key);
+        }
+        Ok(keys)
+    }
+
+    /// `[ {value} {, value} ]`: the collector's grammar allows `["a" "b"]` and `[, "a"]`.
+    fn list(&mut self) -> Parsed<ExprKind> {
+        self.advance();
+        self.enter()?;
+        let mut items = Vec::new();
+        while !matches!(
+            self.peek().kind,
+            TokenKind::Comma | TokenKind::RBracket | TokenKind::End
+        ) {
+            items.push(self.value()?);
+        }
+        while self.peek().kind == TokenKind::Comma {
+            self.advance();
+            items.push(self.value()?);
+        }
+        self.expect(TokenKind::RBracket, "\",\" or \"]\"")?;
+        self.leave();
+        Ok(ExprKind::List(items))
+    }
+
+    /// `{ {"key": value [,]} }`
+    fn map(&mut self) -> Parsed<ExprKind> {
+        self.advance();
+        self.enter()?;
+        let mut entries = Vec::new();
+        while self.peek().kind != TokenKind::RBrace {
+            let key = self.expect(TokenKind::String, "a string key or \"}\"")?;
+            let raw = self.text_of(key);
+            self.expect(TokenKind::Colon, "\":\"")?;
+            let value = self.value()?;
+            entries.push((raw[1..raw.len() - 1].to_string(), value));
+            if self.peek().kind == TokenKind::Comma {
+                self.advance();
+            }
+        }
+        self.advance();
+        self.leave();
+        Ok(ExprKind::Map(entries))
+    }
+}
