@@ -273,6 +273,16 @@ fn syntax_errors_point_at_the_token() {
             21,
             r#"unexpected "]", expected a value"#,
         ),
+        (
+            r#"set(span.name "checkout")"#,
+            15,
+            r#"unexpected string "checkout", expected "," or ")""#,
+        ),
+        (
+            r#"set(span.name "a very long string literal that goes on and on")"#,
+            15,
+            r#"unexpected string "a very long string literal that goes on…, expected "," or ")""#,
+        ),
     ];
     for (text, column, message) in statements {
         assert_eq!(statement(text), at(S0, column, message), "{text}");

@@ -144,8 +144,8 @@ impl<'a> Parser<'a> {
             self.error_here(format!("unexpected end of text, expected {expected}"))
         } else {
             self.error_here(format!(
-                "unexpected \"{}\", expected {expected}",
-                self.text_of(token)
+                "unexpected {}, expected {expected}",
+                shown_token(self.text_of(token))
             ))
         }
     }
@@ -698,5 +698,18 @@ impl<'a> Parser<'a> {
         self.advance();
         self.leave();
         Ok(ExprKind::Map(entries))
+    }
+}
+
+/// A token as an error message names it: a string literal as written (it brings its own quotes),
+/// anything else in quotes; long tokens (a 3 MiB string) cut after 40 characters.
+fn shown_token(text: &str) -> String {
+    const SHOWN_CHARS: usize = 40;
+    let shown: String = text.chars().take(SHOWN_CHARS).collect();
+    let cut = if shown.len() < text.len() { "…" } else { "" };
+    if text.starts_with('"') {
+        format!("string {shown}{cut}")
+    } else {
+        format!("\"{shown}{cut}\"")
     }
 }
