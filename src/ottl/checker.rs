@@ -8,6 +8,7 @@ use super::functions::{ArgKind, Function, Getter, Param, Surface};
 use super::lexer::unescape;
 use super::suggest::{closest, did_you_mean};
 use regex_syntax::hir::{Hir, HirKind};
+use std::borrow::Cow;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Problem {
@@ -157,8 +158,12 @@ fn literal(expr: &Expr) -> Option<Literal<'_>> {
     }
 }
 
-fn decoded(raw: &str) -> String {
-    String::from_utf8_lossy(&unescape(raw).unwrap_or_default()).into_owned()
+/// The string a literal stands for; borrowed when there is no escape to decode.
+fn decoded(raw: &str) -> Cow<'_, str> {
+    if !raw.contains('\\') {
+        return Cow::Borrowed(raw);
+    }
+    Cow::Owned(String::from_utf8_lossy(&unescape(raw).unwrap_or_default()).into_owned())
 }
 
 /// Go's `strconv.ParseBool`.
@@ -562,7 +567,7 @@ impl Checker {
             _ => None,
         };
         let one_of = |name: &str, allowed: &[&str]| match string(name) {
-            Some((column, text)) if !allowed.contains(&text.as_str()) => Err(problem(
+            Some((column, text)) if !allowed.contains(&text.as_ref()) => Err(problem(
                 column,
                 format!(
                     "\"{}\" {name} must be one of {}, not \"{text}\"",
@@ -618,7 +623,7 @@ impl Checker {
 
 /// Parses a literal pattern as the collector compiles it (Go's RE2 syntax; the `regex` crate's
 /// parser reads the same syntax), or says why it is not a regular expression.
-fn regex(pattern: Option<(usize, String)>) -> Result<Option<(usize, Hir)>, Problem> {
+fn regex(pattern: Option<(usize, Cow<'_, str>)>) -> Result<Option<(usize, Hir)>, Problem> {
     let Some((column, pattern)) = pattern else {
         return Ok(None);
     };

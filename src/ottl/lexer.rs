@@ -80,7 +80,9 @@ pub(crate) fn tokenize(text: &str) -> Result<Vec<Token>, LexError> {
                 return Err(LexError { column, message });
             }
         };
+        // Text without a backslash has nothing to decode, so it cannot be an invalid string.
         if kind == TokenKind::String
+            && text[at + 1..end - 1].contains('\\')
             && let Err(problem) = unescape(&text[at + 1..end - 1])
         {
             return Err(LexError {
