@@ -138,9 +138,8 @@ fn parse_filter_condition(i: usize, text: &str) -> Result<Text, OttlError> {
 
 /// Whether `context` defines every function and enum symbol the texts use; otherwise the first
 /// one it lacks, as the error to report.
-fn supports(texts: &[Text], context: Context) -> Result<(), OttlError> {
-    for text in texts {
-        let uses = text.uses();
+fn supports(texts: &[Text], uses: &[Uses<'_>], context: Context) -> Result<(), OttlError> {
+    for (text, uses) in texts.iter().zip(uses) {
         let checker = Checker {
             surface: text.surface,
             context,
@@ -220,9 +219,10 @@ fn no_context(texts: &[Text], item: Item) -> OttlError {
 /// condition): the highest-priority context named by a path, or, when that one lacks a function
 /// or enum symbol used, the first lower context that has them all.
 fn infer(texts: &[Text], item: Item, filter: bool) -> Result<Context, OttlError> {
+    let uses: Vec<Uses<'_>> = texts.iter().map(Text::uses).collect();
     let mut best: Option<(&Text, &str, usize)> = None;
-    for text in texts {
-        for (name, column) in text.uses().contexts {
+    for (text, text_uses) in texts.iter().zip(&uses) {
+        for &(name, column) in &text_uses.contexts {
             if best.is_none_or(|(_, b, _)| Context::rank(name) < Context::rank(b)) {
                 best = Some((text, name, column));
             }
@@ -254,14 +254,14 @@ fn infer(texts: &[Text], item: Item, filter: bool) -> Result<Context, OttlError>
             message: SPANEVENT_FILTER_MESSAGE.to_string(),
         }));
     }
-    let first_lack = match supports(texts, context) {
+    let first_lack = match supports(texts, &uses, context) {
         Ok(()) => return Ok(context),
         Err(error) => error,
     };
     context
         .lower_contexts()
         .filter(|lower| !(filter && *lower == Context::SpanEvent))
-        .find(|lower| supports(texts, *lower).is_ok())
+        .find(|lower| supports(texts, &uses, *lower).is_ok())
         .ok_or(first_lack)
 }
 
