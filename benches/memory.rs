@@ -11,7 +11,7 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -74,31 +74,12 @@ async fn measure(pipelines: usize, unrelated: usize) -> Measurement {
         std::process::id()
     ));
     fake_api::kubeconfig(address, &kubeconfig);
-    let mut manager = Command::new(env!("CARGO_BIN_EXE_telemetry-manager"))
-        .args([
-            "run",
-            "--namespace",
-            "telemetry",
-            "--identity",
-            "manager-0",
-            "--shutdown-delay",
-            "0s",
-            "--log-format",
-            "json",
-        ])
-        .args([
-            "--webhook-addr",
-            &format!("127.0.0.1:{}", common::free_port()),
-        ])
-        .args([
-            "--metrics-addr",
-            &format!("127.0.0.1:{}", common::free_port()),
-        ])
+    let mut manager = fake_api::manager_command(&kubeconfig, "manager-0")
+        .args(["--shutdown-delay", "0s", "--log-format", "json"])
         .args([
             "--health-addr",
             &format!("127.0.0.1:{}", common::free_port()),
         ])
-        .env("KUBECONFIG", &kubeconfig)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())

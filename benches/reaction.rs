@@ -30,25 +30,13 @@ const LEASE: &str =
     "/apis/coordination.k8s.io/v1/namespaces/telemetry/leases/telemetry-manager-leader";
 
 fn manager(kubeconfig: &std::path::Path, identity: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_telemetry-manager"))
-        .args(["run", "--namespace", "telemetry", "--identity", identity])
+    fake_api::manager_command(kubeconfig, identity)
         .args(["--shutdown-delay", "0s", "--max-pipelines", "0"])
-        .args([
-            "--webhook-addr",
-            &format!("127.0.0.1:{}", common::free_port()),
-        ])
-        .args([
-            "--metrics-addr",
-            &format!("127.0.0.1:{}", common::free_port()),
-        ])
         .args([
             "--health-addr",
             &format!("127.0.0.1:{}", common::free_port()),
         ])
-        .env("KUBECONFIG", kubeconfig)
         .env("RUST_LOG", "warn")
-        .env_remove("POD_NAMESPACE")
-        .env_remove("POD_NAME")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -89,19 +77,6 @@ fn configured(state: &FakeApi, name: &str) -> bool {
         .get(CONFIG_MAP)
         .and_then(|c| c["data"]["relay.conf"].as_str())
         .is_some_and(|c| c.contains(&format!("otlp_grpc/{name}:")))
-}
-
-/// Passes so far: each reads the gateway's ServiceAccount first.
-fn passes(state: &FakeApi) -> usize {
-    state
-        .requests
-        .iter()
-        .filter(|r| {
-            r.starts_with(
-                "GET /api/v1/namespaces/telemetry/serviceaccounts/telemetry-trace-gateway",
-            )
-        })
-        .count()
 }
 
 fn percentile(sorted: &[Duration], p: usize) -> Duration {
@@ -150,7 +125,7 @@ fn main() {
             std::env::temp_dir().join(format!("tm-reaction-kubeconfig-{}", std::process::id()));
         fake_api::kubeconfig(address, &kubeconfig);
         let mut leader = manager(&kubeconfig, "manager-0");
-        time_until(&api, |s| passes(s) > 0).await;
+        time_until(&api, |s| s.passes() > 0).await;
         tokio::time::sleep(Duration::from_secs(1)).await;
 
         let insert = |name: &str, endpoint: Value| {
@@ -193,7 +168,7 @@ fn main() {
         rotated.sort();
 
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let before = passes(&api.lock().unwrap());
+        let before = api.lock().unwrap().passes();
         let burst = {
             let mut state = api.lock().unwrap();
             for i in 0..100 {
@@ -205,7 +180,7 @@ fn main() {
         time_until(&api, |s| (0..100).all(|i| configured(s, &format!("burst-{i}")))).await;
         let burst_took = burst.elapsed();
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let burst_passes = passes(&api.lock().unwrap()) - before;
+        let burst_passes = api.lock().unwrap().passes() - before;
 
         let mut standby = manager(&kubeconfig, "manager-1");
         tokio::time::sleep(Duration::from_secs(3)).await;

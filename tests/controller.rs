@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -44,30 +44,26 @@ fn start(kubeconfig: &std::path::Path) -> Child {
 
 /// The manager, with its log (text) going to `log`.
 fn start_logging_to(kubeconfig: &std::path::Path, log: Stdio) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_telemetry-manager"))
-        .args([
-            "run",
-            "--webhook-addr",
-            &format!("127.0.0.1:{}", common::free_port()),
-            "--metrics-addr",
-            &format!("127.0.0.1:{}", common::free_port()),
+    let health = format!("127.0.0.1:{}", common::free_port());
+    spawn_manager(
+        kubeconfig,
+        log,
+        &[
             "--health-addr",
-            &format!("127.0.0.1:{}", common::free_port()),
-            "--namespace",
-            "telemetry",
-            "--identity",
-            "manager-0",
+            &health,
             "--shutdown-delay",
             "0s",
             "--flow-poll-interval",
             "1s",
-            "--log-format",
-            "text",
-        ])
-        .env("KUBECONFIG", kubeconfig)
-        .env_remove("POD_NAMESPACE")
-        .env_remove("POD_NAME")
-        .env_remove("RUST_LOG")
+        ],
+    )
+}
+
+/// The manager as `manager-0`, with its log (text) going to `log` and `flags` added.
+fn spawn_manager(kubeconfig: &std::path::Path, log: Stdio, flags: &[&str]) -> Child {
+    fake_api::manager_command(kubeconfig, "manager-0")
+        .args(["--log-format", "text"])
+        .args(flags)
         .stdout(log)
         .stderr(Stdio::null())
         .spawn()
@@ -340,19 +336,6 @@ async fn without_access_to_kube_system_the_gateway_is_built_without_the_cluster_
     std::fs::remove_file(&log_path).unwrap();
 }
 
-/// Passes so far: each pass reads the gateway's ServiceAccount first, to apply or delete it.
-fn passes(state: &FakeApi) -> usize {
-    state
-        .requests
-        .iter()
-        .filter(|r| {
-            r.starts_with(
-                "GET /api/v1/namespaces/telemetry/serviceaccounts/telemetry-trace-gateway",
-            )
-        })
-        .count()
-}
-
 #[tokio::test]
 async fn a_burst_of_pipelines_costs_a_few_passes_and_a_single_change_one() {
     telemetry_manager::tls::install_crypto_provider();
@@ -365,32 +348,20 @@ async fn a_burst_of_pipelines_costs_a_few_passes_and_a_single_change_one() {
     let kubeconfig =
         std::env::temp_dir().join(format!("tm-burst-kubeconfig-{}", std::process::id()));
     fake_api::kubeconfig(address, &kubeconfig);
-    let mut manager = Command::new(env!("CARGO_BIN_EXE_telemetry-manager"))
-        .args([
-            "run",
-            "--webhook-addr",
-            &format!("127.0.0.1:{}", common::free_port()),
-            "--metrics-addr",
-            &format!("127.0.0.1:{}", common::free_port()),
+    let health = format!("127.0.0.1:{}", common::free_port());
+    let mut manager = spawn_manager(
+        &kubeconfig,
+        Stdio::null(),
+        &[
             "--health-addr",
-            &format!("127.0.0.1:{}", common::free_port()),
-            "--namespace",
-            "telemetry",
-            "--identity",
-            "manager-0",
+            &health,
             "--shutdown-delay",
             "0s",
             "--max-pipelines",
             "0",
-        ])
-        .env("KUBECONFIG", &kubeconfig)
-        .env_remove("POD_NAMESPACE")
-        .env_remove("POD_NAME")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    eventually("the first pass", &api, |s| passes(s) > 0).await;
+        ],
+    );
+    eventually("the first pass", &api, |s| s.passes() > 0).await;
     // Room for the passes of the start (leadership, first lists) to end.
     tokio::time::sleep(Duration::from_secs(2)).await;
 
@@ -415,7 +386,7 @@ async fn a_burst_of_pipelines_costs_a_few_passes_and_a_single_change_one() {
     };
 
     // One pipeline after a quiet period: one pass builds the gateway and writes its status.
-    let before = passes(&api.lock().unwrap());
+    let before = api.lock().unwrap().passes();
     api.lock()
         .unwrap()
         .insert(&format!("{PIPELINES}/p-0"), pipeline("p-0"));
@@ -425,10 +396,10 @@ async fn a_burst_of_pipelines_costs_a_few_passes_and_a_single_change_one() {
     .await;
     // Room for any pass the manager's own writes (gateway objects, status) would start.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let single = passes(&api.lock().unwrap()) - before;
+    let single = api.lock().unwrap().passes() - before;
 
     // 99 more at once, as `kubectl apply -f` of a directory does.
-    let before = passes(&api.lock().unwrap());
+    let before = api.lock().unwrap().passes();
     {
         let mut state = api.lock().unwrap();
         for i in 1..100 {
@@ -440,7 +411,7 @@ async fn a_burst_of_pipelines_costs_a_few_passes_and_a_single_change_one() {
     })
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let burst = passes(&api.lock().unwrap()) - before;
+    let burst = api.lock().unwrap().passes() - before;
     assert!(common::terminate(&mut manager).await.success());
     std::fs::remove_file(&kubeconfig).unwrap();
 
@@ -465,34 +436,19 @@ async fn sigterm_releases_the_lease_and_fails_readiness_before_the_shutdown_dela
         .unwrap();
     let log_path = std::env::temp_dir().join(format!("tm-sigterm-log-{}", std::process::id()));
     let log = std::fs::File::create(&log_path).unwrap();
-    let manager = Command::new(env!("CARGO_BIN_EXE_telemetry-manager"))
-        .args([
-            "run",
-            "--webhook-addr",
-            &format!("127.0.0.1:{}", common::free_port()),
-            "--metrics-addr",
-            &format!("127.0.0.1:{}", common::free_port()),
+    let health_addr = health.to_string();
+    let manager = spawn_manager(
+        &kubeconfig,
+        Stdio::from(log),
+        &[
             "--health-addr",
-            &health.to_string(),
-            "--namespace",
-            "telemetry",
-            "--identity",
-            "manager-0",
+            &health_addr,
             "--webhook-extra-san",
             "127.0.0.1",
             "--shutdown-delay",
             "10m",
-            "--log-format",
-            "text",
-        ])
-        .env("KUBECONFIG", &kubeconfig)
-        .env_remove("POD_NAMESPACE")
-        .env_remove("POD_NAME")
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::from(log))
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        ],
+    );
     // Killed however the test ends: it would otherwise wait out its shutdown delay.
     let mut manager = KilledOnDrop(manager);
     let log = || std::fs::read_to_string(&log_path).unwrap_or_default();

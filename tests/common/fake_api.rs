@@ -533,3 +533,40 @@ pub fn kubeconfig(api: SocketAddr, file: &std::path::Path) {
     )
     .unwrap();
 }
+
+impl FakeApi {
+    /// Reconcile passes so far: each starts by reading the gateway's ServiceAccount in the
+    /// namespace `telemetry`.
+    pub fn passes(&self) -> usize {
+        self.requests
+            .iter()
+            .filter(|r| {
+                r.starts_with(
+                    "GET /api/v1/namespaces/telemetry/serviceaccounts/telemetry-trace-gateway",
+                )
+            })
+            .count()
+    }
+}
+
+/// `telemetry-manager run` in the namespace `telemetry` as `identity`, against the API server of
+/// `kubeconfig`, with its webhook and metrics on free ports and without the in-cluster
+/// environment; the caller adds flags, output and spawns it.
+pub fn manager_command(kubeconfig: &std::path::Path, identity: &str) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_telemetry-manager"));
+    command
+        .args(["run", "--namespace", "telemetry", "--identity", identity])
+        .args([
+            "--webhook-addr",
+            &format!("127.0.0.1:{}", super::free_port()),
+        ])
+        .args([
+            "--metrics-addr",
+            &format!("127.0.0.1:{}", super::free_port()),
+        ])
+        .env("KUBECONFIG", kubeconfig)
+        .env_remove("POD_NAMESPACE")
+        .env_remove("POD_NAME")
+        .env_remove("RUST_LOG");
+    command
+}
