@@ -6,6 +6,7 @@ use super::ast::{Arg, Call, Expr, ExprKind, Path, Statement};
 use super::context::Context;
 use super::functions::{ArgKind, Function, Getter, Param, Surface};
 use super::lexer::unescape;
+use super::pattern::surely_valid;
 use super::suggest::{closest, did_you_mean};
 use regex_syntax::hir::{Hir, HirKind};
 use std::borrow::Cow;
@@ -633,8 +634,9 @@ fn regex(pattern: Option<(usize, Cow<'_, str>)>) -> Result<Option<(usize, Hir)>,
     }
 }
 
-/// Whether a literal pattern is a regular expression, as [`regex`] decides, without building
-/// its translation when that cannot fail. Translating a syntax tree into a `Hir` fails only
+/// Whether a literal pattern is a regular expression, as [`regex`] decides: without the parser
+/// when the pattern is of the plain kinds [`surely_valid`] knows, and without building its
+/// translation when that cannot fail. Translating a syntax tree into a `Hir` fails only
 /// where Unicode mode is off or on a Unicode class the tables lack: without flags (always written
 /// `(?...)`) Unicode mode stays on, and without `\p` or `\P` no Unicode class is named, while
 /// the Perl classes, word boundaries and case folding have their tables built in (the crate's
@@ -643,6 +645,9 @@ fn valid_regex(pattern: Option<(usize, Cow<'_, str>)>) -> Checked {
     let Some((column, pattern)) = pattern else {
         return Ok(());
     };
+    if surely_valid(&pattern) {
+        return Ok(());
+    }
     let translation_can_fail =
         pattern.contains("(?") || pattern.contains("\\p") || pattern.contains("\\P");
     if translation_can_fail {

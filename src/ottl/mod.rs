@@ -8,6 +8,7 @@ pub mod context;
 mod functions;
 mod lexer;
 pub mod parser;
+mod pattern;
 mod suggest;
 #[rustfmt::skip]
 mod tables;
