@@ -1,5 +1,7 @@
-//! The syntax tree of one OTTL statement or condition, and its canonical text (`Display`).
+//! The syntax tree of one OTTL statement or condition, and its canonical text (`Display`). Names
+//! and literals borrow from the text parsed.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// Where a node was written: the 1-based column of its first character. Positions are not part
@@ -15,33 +17,34 @@ impl PartialEq for Column {
 
 /// `editor(args) [where condition]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Statement {
-    pub editor: Call,
-    pub condition: Option<Expr>,
+pub struct Statement<'a> {
+    pub editor: Call<'a>,
+    pub condition: Option<Expr<'a>>,
 }
 
 /// A function call: an editor at the top of a statement, a converter anywhere else.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Call {
-    pub name: String,
+pub struct Call<'a> {
+    /// Owned only when written in pieces (`Is Match(...)`, which the collector reads as one name).
+    pub name: Cow<'a, str>,
     pub at: Column,
-    pub args: Vec<Arg>,
+    pub args: Vec<Arg<'a>>,
     /// Keys indexing a converter's result: `Split(span.name, ",")[0]`.
-    pub keys: Vec<Expr>,
+    pub keys: Vec<Expr<'a>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Arg {
+pub struct Arg<'a> {
     /// `name=value` for a named argument.
-    pub name: Option<String>,
+    pub name: Option<Cow<'a, str>>,
     pub at: Column,
-    pub value: Expr,
+    pub value: Expr<'a>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Expr {
+pub struct Expr<'a> {
     pub at: Column,
-    pub kind: ExprKind,
+    pub kind: ExprKind<'a>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,52 +66,52 @@ pub enum MathOp {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ExprKind {
+pub enum ExprKind<'a> {
     /// Two or more operands joined by `or`.
-    Or(Vec<Expr>),
+    Or(Vec<Expr<'a>>),
     /// Two or more operands joined by `and`.
-    And(Vec<Expr>),
-    Not(Box<Expr>),
-    Compare(Box<Expr>, CompareOp, Box<Expr>),
+    And(Vec<Expr<'a>>),
+    Not(Box<Expr<'a>>),
+    Compare(Box<Expr<'a>>, CompareOp, Box<Expr<'a>>),
     /// A chain of operators of one precedence level: `a + b - c` or `a * b / c`.
-    Math(Box<Expr>, Vec<(MathOp, Expr)>),
+    Math(Box<Expr<'a>>, Vec<(MathOp, Expr<'a>)>),
     /// A unary sign; `true` for minus.
-    Sign(bool, Box<Expr>),
-    Paren(Box<Expr>),
+    Sign(bool, Box<Expr<'a>>),
+    Paren(Box<Expr<'a>>),
     Nil,
     Bool(bool),
     Int(i64),
     /// The float as written (`1.5`, `.5`, `1.5e3`).
-    Float(String),
+    Float(&'a str),
     /// The string as written between the quotes, escapes not decoded.
-    Str(String),
+    Str(&'a str),
     /// The hex digits after `0x`.
-    Bytes(String),
-    Enum(String),
-    List(Vec<Expr>),
+    Bytes(&'a str),
+    Enum(&'a str),
+    List(Vec<Expr<'a>>),
     /// Keys as written between the quotes, and values.
-    Map(Vec<(String, Expr)>),
-    Path(Path),
-    Call(Call),
+    Map(Vec<(&'a str, Expr<'a>)>),
+    Path(Path<'a>),
+    Call(Box<Call<'a>>),
     /// A converter named without calling it, as an argument: `replace_pattern(..., Murmur3Hash)`.
-    FunctionName(String),
+    FunctionName(Cow<'a, str>),
 }
 
 /// `[context.]field{.field}`, each field with optional keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Path {
-    pub context: Option<String>,
-    pub fields: Vec<Field>,
+pub struct Path<'a> {
+    pub context: Option<&'a str>,
+    pub fields: Vec<Field<'a>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Field {
-    pub name: String,
+pub struct Field<'a> {
+    pub name: &'a str,
     pub at: Column,
-    pub keys: Vec<Expr>,
+    pub keys: Vec<Expr<'a>>,
 }
 
-impl Path {
+impl Path<'_> {
     /// The dotted name without keys: `span.attributes`.
     pub fn dotted(&self) -> String {
         let mut out = String::new();
@@ -119,7 +122,7 @@ impl Path {
             if !out.is_empty() {
                 out.push('.');
             }
-            out.push_str(&field.name);
+            out.push_str(field.name);
         }
         out
     }
@@ -166,7 +169,7 @@ fn joined(f: &mut fmt::Formatter<'_>, items: &[Expr], separator: &str) -> fmt::R
     Ok(())
 }
 
-impl fmt::Display for Statement {
+impl fmt::Display for Statement<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.editor)?;
         if let Some(condition) = &self.condition {
@@ -176,7 +179,7 @@ impl fmt::Display for Statement {
     }
 }
 
-impl fmt::Display for Call {
+impl fmt::Display for Call<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}(", self.name)?;
         for (i, arg) in self.args.iter().enumerate() {
@@ -193,7 +196,7 @@ impl fmt::Display for Call {
     }
 }
 
-impl fmt::Display for Path {
+impl fmt::Display for Path<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(context) = &self.context {
             write!(f, "{context}.")?;
@@ -202,14 +205,14 @@ impl fmt::Display for Path {
             if i > 0 {
                 f.write_str(".")?;
             }
-            f.write_str(&field.name)?;
+            f.write_str(field.name)?;
             keys(f, &field.keys)?;
         }
         Ok(())
     }
 }
 
-impl fmt::Display for Expr {
+impl fmt::Display for Expr<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
             ExprKind::Or(items) => joined(f, items, " or "),
@@ -230,9 +233,8 @@ impl fmt::Display for Expr {
             ExprKind::Nil => f.write_str("nil"),
             ExprKind::Bool(value) => write!(f, "{value}"),
             ExprKind::Int(value) => write!(f, "{value}"),
-            ExprKind::Float(text) | ExprKind::Enum(text) | ExprKind::FunctionName(text) => {
-                f.write_str(text)
-            }
+            ExprKind::Float(text) | ExprKind::Enum(text) => f.write_str(text),
+            ExprKind::FunctionName(name) => f.write_str(name),
             ExprKind::Str(raw) => write!(f, "\"{raw}\""),
             ExprKind::Bytes(hex) => write!(f, "0x{hex}"),
             ExprKind::List(items) => {

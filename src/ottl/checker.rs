@@ -4,7 +4,7 @@
 
 use super::ast::{Arg, Call, Expr, ExprKind, Path, Statement};
 use super::context::Context;
-use super::functions::{ArgKind, Function, Getter, Param, Surface};
+use super::functions::{ArgKind, Function, Getter, MAX_PARAMS, Param, Surface};
 use super::lexer::unescape;
 use super::pattern::surely_valid;
 use super::suggest::{closest, did_you_mean};
@@ -43,7 +43,7 @@ pub(crate) struct Uses<'a> {
     pub functions: Vec<(&'a str, usize)>,
     pub enums: Vec<(&'a str, usize)>,
     /// Paths without a context name.
-    pub bare_paths: Vec<(&'a Path, usize)>,
+    pub bare_paths: Vec<(&'a Path<'a>, usize)>,
 }
 
 impl<'a> Uses<'a> {
@@ -134,7 +134,7 @@ impl Literal<'_> {
 
 /// The literal `expr` is, if it is one: a constant the collector converts at parse time. A signed
 /// number is one; math, paths and calls are evaluated only at run time.
-fn literal(expr: &Expr) -> Option<Literal<'_>> {
+fn literal<'a>(expr: &Expr<'a>) -> Option<Literal<'a>> {
     match &expr.kind {
         ExprKind::Str(raw) => Some(Literal::Str(raw)),
         ExprKind::Int(_) | ExprKind::Enum(_) => Some(Literal::Int),
@@ -341,7 +341,8 @@ impl Checker {
                 format!("\"{}\" expects {expected} {noun}, got {count}", call.name),
             ));
         }
-        let mut assigned: Vec<Option<&Arg>> = vec![None; function.params.len()];
+        let mut slots = [None; MAX_PARAMS];
+        let assigned: &mut [Option<&Arg>] = &mut slots[..function.params.len()];
         let mut named_seen = false;
         for (index, arg) in call.args.iter().enumerate() {
             let slot = match &arg.name {
@@ -360,7 +361,7 @@ impl Checker {
                     match function
                         .params
                         .iter()
-                        .position(|p| p.forms.contains(&name.as_str()))
+                        .position(|p| p.forms.contains(&name.as_ref()))
                     {
                         Some(slot) => slot,
                         None => {
@@ -389,7 +390,7 @@ impl Checker {
             }
             assigned[slot] = Some(arg);
         }
-        for (index, (param, arg)) in function.params.iter().zip(&assigned).enumerate() {
+        for (index, (param, arg)) in function.params.iter().zip(assigned.iter()).enumerate() {
             match arg {
                 Some(arg) => self.argument(function, index, param, param.kind, &arg.value)?,
                 None if !param.optional => {
@@ -404,7 +405,7 @@ impl Checker {
                 None => {}
             }
         }
-        self.function_specific(function, &assigned)
+        self.function_specific(function, assigned)
     }
 
     fn argument(
@@ -446,9 +447,8 @@ impl Checker {
                 }
             }
             ArgKind::FunctionName => match &value.kind {
-                ExprKind::Enum(name) | ExprKind::FunctionName(name) => {
-                    self.function(name, at, false).map(|_| ())
-                }
+                ExprKind::Enum(name) => self.function(name, at, false).map(|_| ()),
+                ExprKind::FunctionName(name) => self.function(name, at, false).map(|_| ()),
                 _ => wrong("a converter name written bare, such as SHA256"),
             },
             ArgKind::StringLiteral => match value.kind {
@@ -474,8 +474,10 @@ impl Checker {
 
     fn path(&self, path: &Path, column: usize) -> Checked {
         let names = self.context.path_context_names();
-        let full = match &path.context {
-            Some(context) if names.contains(&context.as_str()) => path.dotted(),
+        // With an explicit context, a path not starting with a name its parser knows belongs to
+        // that context: `name` is read as `span.name`.
+        let implied = match path.context {
+            Some(context) if names.contains(&context) => None,
             Some(context) if self.inferred => {
                 return Err(problem(
                     column,
@@ -502,10 +504,18 @@ impl Checker {
                     ),
                 ));
             }
-            _ => format!("{}.{}", self.context, path.dotted()),
+            _ => Some(self.context.name()),
         };
-        let context_name = full.split('.').next().unwrap_or_default();
-        if full.split('.').nth(1) == Some("cache") && context_name != self.context.name() {
+        let segments = || {
+            implied
+                .into_iter()
+                .chain(path.context)
+                .chain(path.fields.iter().map(|field| field.name))
+        };
+        let full = || segments().collect::<Vec<_>>().join(".");
+        let mut leading = segments();
+        let context_name = leading.next().unwrap_or_default();
+        if leading.next() == Some("cache") && context_name != self.context.name() {
             return Err(problem(
                 column,
                 format!(
@@ -518,8 +528,8 @@ impl Checker {
         for (i, field) in path.fields.iter().enumerate() {
             if i < last && !field.keys.is_empty() {
                 let next = &path.fields[i + 1];
-                let kept = full.split('.').count() - (last - i);
-                let prefix: Vec<&str> = full.split('.').take(kept).collect();
+                let kept = segments().count() - (last - i);
+                let prefix: Vec<&str> = segments().take(kept).collect();
                 return Err(problem(
                     next.at.0,
                     format!(
@@ -530,8 +540,9 @@ impl Checker {
                 ));
             }
         }
-        match self.context.path(&full) {
+        match self.context.path_of(segments()) {
             None => {
+                let full = full();
                 let suggestion = closest(&full, self.context.paths().iter().map(|(p, _)| *p));
                 Err(problem(
                     column,
@@ -544,7 +555,7 @@ impl Checker {
             }
             Some(false) if !path.fields[last].keys.is_empty() => Err(problem(
                 column,
-                format!("path \"{full}\" cannot be indexed"),
+                format!("path \"{}\" cannot be indexed", full()),
             )),
             Some(_) => path.fields[last]
                 .keys
@@ -811,9 +822,8 @@ mod tests {
                     .expect("accept")
                     .iter()
                     .any(|a| a == form);
-                let statement =
-                    parse_statement(&format!("set(span.name, {})", text.as_str().expect("text")))
-                        .expect("every probed spelling parses");
+                let written = format!("set(span.name, {})", text.as_str().expect("text"));
+                let statement = parse_statement(&written).expect("every probed spelling parses");
                 let value = &statement.editor.args[1].value;
                 let result = checker.argument(&function, 0, param, kind, value);
                 checked += 1;

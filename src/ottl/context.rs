@@ -1,6 +1,14 @@
 //! The four OTTL contexts the collector registers for traces, with their paths and enums.
 
+use std::sync::LazyLock;
+
+use super::index::NameIndex;
 use super::tables;
+
+/// The paths of each context, in the order of [`Context::ALL`].
+static PATH_INDEXES: LazyLock<[NameIndex; 4]> = LazyLock::new(|| {
+    Context::ALL.map(|context| NameIndex::new(context.paths().iter().map(|(path, _)| *path)))
+});
 
 /// A trace context of the transform and filter processors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -45,11 +53,14 @@ impl Context {
 
     /// Whether `path` (dotted, without keys) exists here, and whether it takes keys.
     pub(crate) fn path(self, path: &str) -> Option<bool> {
-        let paths = self.paths();
-        paths
-            .binary_search_by(|(p, _)| (*p).cmp(path))
-            .ok()
-            .map(|at| paths[at].1)
+        self.path_of(std::iter::once(path))
+    }
+
+    /// Like [`Self::path`] for the dotted name `segments` form, without joining them.
+    pub(crate) fn path_of<'s>(self, segments: impl Iterator<Item = &'s str> + Clone) -> Option<bool> {
+        PATH_INDEXES[self as usize]
+            .find(segments)
+            .map(|at| self.paths()[at].1)
     }
 
     pub(crate) fn enums(self) -> &'static [(&'static str, i64)] {
@@ -100,5 +111,22 @@ impl Context {
 impl std::fmt::Display for Context {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_path_is_found_whole_and_from_its_segments() {
+        for context in Context::ALL {
+            for (path, indexable) in context.paths() {
+                assert_eq!(context.path(path), Some(*indexable), "{path}");
+                assert_eq!(context.path_of(path.split('.')), Some(*indexable), "{path}");
+            }
+            assert_eq!(context.path_of(["span", "nam"].into_iter()), None);
+            assert_eq!(context.path("span"), None);
+        }
     }
 }

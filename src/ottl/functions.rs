@@ -1,7 +1,10 @@
 //! The shape of an OTTL function as the collector's parser sees it: arity and, per parameter,
 //! what may be written there. The tables themselves are generated (`tables.rs`).
 
+use std::sync::LazyLock;
+
 use super::context::Context;
+use super::index::NameIndex;
 use super::tables;
 
 /// What an argument position accepts (the kinds the trace functions of 0.151.0 use; the
@@ -55,6 +58,10 @@ pub(crate) struct Param {
     pub kind: ArgKind,
 }
 
+/// The most parameters a function has (`CommunityID` and `replace_all_patterns` have six), so that a call's
+/// arguments can be sorted into parameters without allocating.
+pub(crate) const MAX_PARAMS: usize = 8;
+
 #[derive(Debug)]
 pub(crate) struct Function {
     pub name: &'static str,
@@ -63,6 +70,16 @@ pub(crate) struct Function {
     /// so the collector ignores whatever arguments are written.
     pub arity: Option<(u8, u8)>,
     pub params: &'static [Param],
+}
+
+/// Where the function `name` sits in [`tables::FUNCTIONS`], if any surface
+/// defines it.
+pub(crate) fn function_index(name: &str) -> Option<u16> {
+    static NAMES: LazyLock<NameIndex> =
+        LazyLock::new(|| NameIndex::new(tables::FUNCTIONS.iter().map(|function| function.name)));
+    NAMES
+        .find(std::iter::once(name))
+        .and_then(|at| u16::try_from(at).ok())
 }
 
 /// Where a call is written, which decides the function set.
@@ -94,11 +111,14 @@ impl Surface {
 
     /// The function of that name in this surface and context.
     pub(crate) fn function(self, context: Context, name: &str) -> Option<&'static Function> {
-        let table = self.table(context);
-        table
-            .binary_search_by(|&i| tables::FUNCTIONS[usize::from(i)].name.cmp(name))
-            .ok()
-            .map(|at| &tables::FUNCTIONS[usize::from(table[at])])
+        let index = function_index(name)?;
+        self.has(context, index)
+            .then(|| &tables::FUNCTIONS[usize::from(index)])
+    }
+
+    /// Whether the function at `index` of [`tables::FUNCTIONS`] is defined here.
+    pub(crate) fn has(self, context: Context, index: u16) -> bool {
+        self.table(context).binary_search(&index).is_ok()
     }
 
     /// Every function of this surface and context.
@@ -106,5 +126,31 @@ impl Surface {
         self.table(context)
             .iter()
             .map(|&i| &tables::FUNCTIONS[usize::from(i)])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tables_are_sorted_and_fit_the_parameter_slots() {
+        assert!(
+            tables::FUNCTIONS
+                .iter()
+                .all(|function| function.params.len() <= MAX_PARAMS)
+        );
+        for surface in [
+            Surface::TransformStatement,
+            Surface::TransformCondition,
+            Surface::FilterCondition,
+        ] {
+            for context in Context::ALL {
+                let table = surface.table(context);
+                assert!(table.windows(2).all(|pair| pair[0] < pair[1]));
+                assert!(surface.function(context, "IsMatch").is_some());
+            }
+        }
+        assert_eq!(function_index("NoSuchFunction"), None);
     }
 }

@@ -55,7 +55,8 @@ fn is_word(byte: u8) -> bool {
 /// Splits `text` into tokens, ending with one `End` token.
 pub(crate) fn tokenize(text: &str) -> Result<Vec<Token>, LexError> {
     let bytes = text.as_bytes();
-    let mut tokens = Vec::new();
+    // Statements average three to four bytes a token; a huge text grows the vector instead.
+    let mut tokens = Vec::with_capacity((bytes.len() / 3).min(256) + 1);
     let mut at = 0;
     let mut column = 1;
     while at < bytes.len() {
@@ -65,7 +66,7 @@ pub(crate) fn tokenize(text: &str) -> Result<Vec<Token>, LexError> {
             column += 1;
             continue;
         }
-        let (kind, end) = match next_token(bytes, at) {
+        let (kind, end) = match next_token(text, at) {
             Some(found) => found,
             None => {
                 let rest: String = text[at..].chars().take(16).collect();
@@ -120,7 +121,8 @@ fn digits(bytes: &[u8], mut at: usize) -> usize {
 }
 
 /// The first grammar rule that matches at `at`, and where its match ends.
-fn next_token(bytes: &[u8], at: usize) -> Option<(TokenKind, usize)> {
+fn next_token(text: &str, at: usize) -> Option<(TokenKind, usize)> {
+    let bytes = text.as_bytes();
     let byte = bytes[at];
     let next = bytes.get(at + 1).copied();
     // Bytes: 0x[a-fA-F0-9]+
@@ -186,7 +188,7 @@ fn next_token(bytes: &[u8], at: usize) -> Option<(TokenKind, usize)> {
         }
         let boundary_after = word_end == bytes.len() || !is_word(bytes[word_end]);
         if boundary_before && boundary_after {
-            let word = std::str::from_utf8(&bytes[at..word_end]).unwrap_or("");
+            let word = &text[at..word_end];
             if RESERVED_WORDS.contains(&word) {
                 let kind = match word {
                     "nil" => TokenKind::Nil,

@@ -6,6 +6,7 @@ pub mod ast;
 mod checker;
 pub mod context;
 mod functions;
+mod index;
 mod lexer;
 pub mod parser;
 mod pattern;
@@ -52,19 +53,19 @@ impl std::error::Error for OttlError {}
 pub const SPANEVENT_FILTER_MESSAGE: &str =
     "spanevent context is not supported in filter conditions; use transform to drop span events";
 
-enum Parsed {
-    Statement(ast::Statement),
-    Condition(ast::Expr),
+enum Parsed<'a> {
+    Statement(ast::Statement<'a>),
+    Condition(ast::Expr<'a>),
 }
 
 /// One text of an item, parsed, with where it sits and which function set it uses.
-struct Text {
+struct Text<'a> {
     item: Item,
     surface: Surface,
-    parsed: Parsed,
+    parsed: Parsed<'a>,
 }
 
-impl Text {
+impl Text<'_> {
     fn error(&self, problem: Problem) -> OttlError {
         OttlError {
             item: self.item,
@@ -104,7 +105,10 @@ fn syntax(item: Item, error: SyntaxError) -> OttlError {
     }
 }
 
-fn parse_transform(conditions: &[String], statements: &[String]) -> Result<Vec<Text>, OttlError> {
+fn parse_transform<'a>(
+    conditions: &'a [String],
+    statements: &'a [String],
+) -> Result<Vec<Text<'a>>, OttlError> {
     let mut texts = Vec::with_capacity(conditions.len() + statements.len());
     for (i, text) in statements.iter().enumerate() {
         let item = Item::Statement(i);
@@ -127,7 +131,7 @@ fn parse_transform(conditions: &[String], statements: &[String]) -> Result<Vec<T
     Ok(texts)
 }
 
-fn parse_filter_condition(i: usize, text: &str) -> Result<Text, OttlError> {
+fn parse_filter_condition(i: usize, text: &str) -> Result<Text<'_>, OttlError> {
     let item = Item::Condition(i);
     let condition = parse_condition(text).map_err(|e| syntax(item, e))?;
     Ok(Text {

@@ -3,6 +3,8 @@
 //! (a value is not a condition, math takes only numbers, paths and calls, ...), which keeps
 //! parsing linear: no alternative is ever tried twice.
 
+use std::borrow::Cow;
+
 use super::ast::{Arg, Call, Column, CompareOp, Expr, ExprKind, Field, MathOp, Path, Statement};
 use super::lexer::{Token, TokenKind, tokenize};
 
@@ -19,7 +21,7 @@ pub struct SyntaxError {
 type Parsed<T> = Result<T, SyntaxError>;
 
 /// Parses one transform statement.
-pub fn parse_statement(text: &str) -> Parsed<Statement> {
+pub fn parse_statement(text: &str) -> Parsed<Statement<'_>> {
     let mut parser = Parser::new(text)?;
     let statement = parser.statement()?;
     parser.expect_end()?;
@@ -27,7 +29,7 @@ pub fn parse_statement(text: &str) -> Parsed<Statement> {
 }
 
 /// Parses one condition (a filter condition, or one of a statement group's conditions).
-pub fn parse_condition(text: &str) -> Parsed<Expr> {
+pub fn parse_condition(text: &str) -> Parsed<Expr<'_>> {
     let mut parser = Parser::new(text)?;
     if parser.peek().kind == TokenKind::End {
         return Err(parser.error_here("a condition is empty"));
@@ -192,16 +194,20 @@ impl<'a> Parser<'a> {
         length
     }
 
-    fn take_name(&mut self, length: usize) -> String {
-        let mut name = String::new();
-        for _ in 0..length {
+    fn take_name(&mut self, length: usize) -> Cow<'a, str> {
+        let first = self.advance();
+        if length == 1 {
+            return Cow::Borrowed(self.text_of(first));
+        }
+        let mut name = self.text_of(first).to_string();
+        for _ in 1..length {
             let token = self.advance();
             name.push_str(self.text_of(token));
         }
-        name
+        Cow::Owned(name)
     }
 
-    fn statement(&mut self) -> Parsed<Statement> {
+    fn statement(&mut self) -> Parsed<Statement<'a>> {
         let first = self.peek();
         let length = self.name_length();
         if length == 0 {
@@ -243,7 +249,7 @@ impl<'a> Parser<'a> {
     }
 
     /// `( [arg {, arg}] )`
-    fn arguments(&mut self) -> Parsed<Vec<Arg>> {
+    fn arguments(&mut self) -> Parsed<Vec<Arg<'a>>> {
         self.expect(TokenKind::LParen, "\"(\"")?;
         self.enter()?;
         let mut args = Vec::new();
@@ -264,7 +270,7 @@ impl<'a> Parser<'a> {
         Ok(args)
     }
 
-    fn argument(&mut self) -> Parsed<Arg> {
+    fn argument(&mut self) -> Parsed<Arg<'a>> {
         let first = self.peek();
         let length = self.name_length();
         if length > 0 && self.peek_kind(length) == TokenKind::Equal {
@@ -291,7 +297,7 @@ impl<'a> Parser<'a> {
         })
     }
 
-    fn value_or_function_name(&mut self) -> Parsed<Expr> {
+    fn value_or_function_name(&mut self) -> Parsed<Expr<'a>> {
         let value = self.sum()?;
         if matches!(value.kind, ExprKind::FunctionName(_)) {
             return Ok(value);
@@ -299,7 +305,7 @@ impl<'a> Parser<'a> {
         self.held_to_value(value)
     }
 
-    fn held_to_value(&self, value: Expr) -> Parsed<Expr> {
+    fn held_to_value(&self, value: Expr<'a>) -> Parsed<Expr<'a>> {
         if is_value(&value) {
             Ok(value)
         } else {
@@ -310,21 +316,21 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn value(&mut self) -> Parsed<Expr> {
+    fn value(&mut self) -> Parsed<Expr<'a>> {
         let value = self.sum()?;
         self.held_to_value(value)
     }
 
     /// A condition: `or`-joined, `and`-joined operands, each a comparison, a boolean, a
     /// converter call or a parenthesised condition, optionally negated once.
-    fn boolean(&mut self) -> Parsed<Expr> {
+    fn boolean(&mut self) -> Parsed<Expr<'a>> {
         let expr = self.disjunction()?;
         self.require_boolean(expr)
     }
 
     /// Like [`Self::boolean`], but a lone operand is returned unchecked: inside parentheses it
     /// may be a math expression, which the parentheses' user then checks.
-    fn disjunction(&mut self) -> Parsed<Expr> {
+    fn disjunction(&mut self) -> Parsed<Expr<'a>> {
         let first = self.conjunction()?;
         if self.peek().kind != TokenKind::Or {
             return Ok(first);
@@ -342,7 +348,7 @@ impl<'a> Parser<'a> {
         })
     }
 
-    fn conjunction(&mut self) -> Parsed<Expr> {
+    fn conjunction(&mut self) -> Parsed<Expr<'a>> {
         let first = self.negation()?;
         if self.peek().kind != TokenKind::And {
             return Ok(first);
@@ -360,7 +366,7 @@ impl<'a> Parser<'a> {
         })
     }
 
-    fn negation(&mut self) -> Parsed<Expr> {
+    fn negation(&mut self) -> Parsed<Expr<'a>> {
         if self.peek().kind == TokenKind::Not {
             let not = self.advance();
             if self.peek().kind == TokenKind::Not {
@@ -376,7 +382,7 @@ impl<'a> Parser<'a> {
         self.comparison()
     }
 
-    fn require_boolean(&self, operand: Expr) -> Parsed<Expr> {
+    fn require_boolean(&self, operand: Expr<'a>) -> Parsed<Expr<'a>> {
         if is_boolean(&operand) {
             return Ok(operand);
         }
@@ -394,7 +400,7 @@ impl<'a> Parser<'a> {
         ))
     }
 
-    fn comparison(&mut self) -> Parsed<Expr> {
+    fn comparison(&mut self) -> Parsed<Expr<'a>> {
         let left = self.sum()?;
         if self.peek().kind != TokenKind::Compare {
             return Ok(left);
@@ -419,7 +425,7 @@ impl<'a> Parser<'a> {
         })
     }
 
-    fn math_operand(&self, operand: Expr, op: Token) -> Parsed<Expr> {
+    fn math_operand(&self, operand: Expr<'a>, op: Token) -> Parsed<Expr<'a>> {
         if is_math(&operand) {
             Ok(operand)
         } else {
@@ -434,19 +440,19 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn sum(&mut self) -> Parsed<Expr> {
+    fn sum(&mut self) -> Parsed<Expr<'a>> {
         self.chain(TokenKind::AddSub, Self::term)
     }
 
-    fn term(&mut self) -> Parsed<Expr> {
+    fn term(&mut self) -> Parsed<Expr<'a>> {
         self.chain(TokenKind::MulDiv, Self::factor)
     }
 
     fn chain(
         &mut self,
         operator: TokenKind,
-        operand: fn(&mut Self) -> Parsed<Expr>,
-    ) -> Parsed<Expr> {
+        operand: fn(&mut Self) -> Parsed<Expr<'a>>,
+    ) -> Parsed<Expr<'a>> {
         let first = operand(self)?;
         if self.peek().kind != operator {
             return Ok(first);
@@ -471,7 +477,7 @@ impl<'a> Parser<'a> {
         })
     }
 
-    fn factor(&mut self) -> Parsed<Expr> {
+    fn factor(&mut self) -> Parsed<Expr<'a>> {
         if self.peek().kind == TokenKind::AddSub {
             let sign = self.advance();
             if self.peek().kind == TokenKind::AddSub {
@@ -488,7 +494,7 @@ impl<'a> Parser<'a> {
         self.primary()
     }
 
-    fn primary(&mut self) -> Parsed<Expr> {
+    fn primary(&mut self) -> Parsed<Expr<'a>> {
         let token = self.peek();
         let at = Column(token.column);
         let text = self.text_of(token);
@@ -506,7 +512,7 @@ impl<'a> Parser<'a> {
             TokenKind::Float => {
                 self.advance();
                 match text.parse::<f64>() {
-                    Ok(value) if value.is_finite() => ExprKind::Float(text.to_string()),
+                    Ok(value) if value.is_finite() => ExprKind::Float(text),
                     _ => {
                         return Err(Self::error_at(
                             token.column,
@@ -517,7 +523,7 @@ impl<'a> Parser<'a> {
             }
             TokenKind::String => {
                 self.advance();
-                ExprKind::Str(text[1..text.len() - 1].to_string())
+                ExprKind::Str(&text[1..text.len() - 1])
             }
             TokenKind::Bytes => {
                 self.advance();
@@ -527,7 +533,7 @@ impl<'a> Parser<'a> {
                         format!("{text} has an odd number of hex digits"),
                     ));
                 }
-                ExprKind::Bytes(text[2..].to_string())
+                ExprKind::Bytes(&text[2..])
             }
             TokenKind::Nil => {
                 self.advance();
@@ -553,14 +559,14 @@ impl<'a> Parser<'a> {
                 if self.peek().kind == TokenKind::LParen {
                     let args = self.arguments()?;
                     let keys = self.keys()?;
-                    ExprKind::Call(Call {
+                    ExprKind::Call(Box::new(Call {
                         name,
                         at,
                         args,
                         keys,
-                    })
+                    }))
                 } else if length == 1 {
-                    ExprKind::Enum(name)
+                    ExprKind::Enum(text)
                 } else {
                     ExprKind::FunctionName(name)
                 }
@@ -583,16 +589,16 @@ impl<'a> Parser<'a> {
         Ok(Expr { at, kind })
     }
 
-    fn path(&mut self) -> Parsed<Path> {
+    fn path(&mut self) -> Parsed<Path<'a>> {
         let first = self.advance();
-        let first_name = self.text_of(first).to_string();
+        let first_name = self.text_of(first);
         let mut fields = Vec::new();
         let context = if self.peek().kind == TokenKind::Dot {
             self.advance();
             let field = self.expect(TokenKind::Lowercase, "a lowercase path segment")?;
             let keys = self.keys()?;
             fields.push(Field {
-                name: self.text_of(field).to_string(),
+                name: self.text_of(field),
                 at: Column(field.column),
                 keys,
             });
@@ -611,7 +617,7 @@ impl<'a> Parser<'a> {
             let field = self.expect(TokenKind::Lowercase, "a lowercase path segment")?;
             let keys = self.keys()?;
             fields.push(Field {
-                name: self.text_of(field).to_string(),
+                name: self.text_of(field),
                 at: Column(field.column),
                 keys,
             });
@@ -620,7 +626,7 @@ impl<'a> Parser<'a> {
     }
 
     /// `{[key]}`: a string, an integer alone, or a math expression (paths, converter calls).
-    fn keys(&mut self) -> Parsed<Vec<Expr>> {
+    fn keys(&mut self) -> Parsed<Vec<Expr<'a>>> {
         let mut keys = Vec::new();
         while self.peek().kind == TokenKind::LBracket {
             self.advance();
@@ -661,7 +667,7 @@ impl<'a> Parser<'a> {
     }
 
     /// `[ {value} {, value} ]`: the collector's grammar allows `["a" "b"]` and `[, "a"]`.
-    fn list(&mut self) -> Parsed<ExprKind> {
+    fn list(&mut self) -> Parsed<ExprKind<'a>> {
         self.advance();
         self.enter()?;
         let mut items = Vec::new();
@@ -681,7 +687,7 @@ impl<'a> Parser<'a> {
     }
 
     /// `{ {"key": value [,]} }`
-    fn map(&mut self) -> Parsed<ExprKind> {
+    fn map(&mut self) -> Parsed<ExprKind<'a>> {
         self.advance();
         self.enter()?;
         let mut entries = Vec::new();
@@ -690,7 +696,7 @@ impl<'a> Parser<'a> {
             let raw = self.text_of(key);
             self.expect(TokenKind::Colon, "\":\"")?;
             let value = self.value()?;
-            entries.push((raw[1..raw.len() - 1].to_string(), value));
+            entries.push((&raw[1..raw.len() - 1], value));
             if self.peek().kind == TokenKind::Comma {
                 self.advance();
             }
