@@ -227,18 +227,8 @@ fn generate() -> String {
     let ranked: Vec<String> = priority.iter().map(|n| format!("{n:?}")).collect();
     writeln!(
         out,
-        "/// Context names in the order the collector prefers them when it infers a context.\npub(crate) static CONTEXT_PRIORITY: &[&str] = &[{}];\n",
+        "/// Context names in the order the collector prefers them when it infers a context.\npub(crate) static CONTEXT_PRIORITY: &[&str] = &[{}];",
         ranked.join(", ")
-    )
-    .expect("write");
-    let reserved: Vec<String> = string_array(&grammar["keywords"]["reserved_words"])
-        .iter()
-        .map(|n| format!("{n:?}"))
-        .collect();
-    writeln!(
-        out,
-        "/// Words the lexer reads as keywords, never as names.\npub(crate) static RESERVED_WORDS: &[&str] = &[{}];",
-        reserved.join(", ")
     )
     .expect("write");
     out

@@ -35,15 +35,24 @@ pub(crate) struct Checker {
     pub inferred: bool,
 }
 
-/// The context names, function names and enum symbols a text uses, with their columns: what the
-/// collector's context inference looks at.
+/// The context names, function names and enum symbols a statement group's texts use, in the
+/// order written: what the collector's context inference looks at.
 #[derive(Default)]
 pub(crate) struct Uses<'a> {
-    pub contexts: Vec<(&'a str, usize)>,
-    pub functions: Vec<(&'a str, usize)>,
-    pub enums: Vec<(&'a str, usize)>,
+    /// The index of the text being walked, recorded with each use.
+    pub text: usize,
+    pub contexts: Vec<Used<'a>>,
+    pub functions: Vec<Used<'a>>,
+    pub enums: Vec<Used<'a>>,
     /// Paths without a context name.
-    pub bare_paths: Vec<(&'a Path<'a>, usize)>,
+    pub bare_paths: Vec<(usize, &'a Path<'a>, usize)>,
+}
+
+/// A name one text uses, and where.
+pub(crate) struct Used<'a> {
+    pub text: usize,
+    pub name: &'a str,
+    pub column: usize,
 }
 
 impl<'a> Uses<'a> {
@@ -54,8 +63,16 @@ impl<'a> Uses<'a> {
         }
     }
 
+    fn used(&self, name: &'a str, column: usize) -> Used<'a> {
+        Used {
+            text: self.text,
+            name,
+            column,
+        }
+    }
+
     fn call(&mut self, call: &'a Call) {
-        self.functions.push((&call.name, call.at.0));
+        self.functions.push(self.used(&call.name, call.at.0));
         for arg in &call.args {
             self.expr(&arg.value);
         }
@@ -81,11 +98,11 @@ impl<'a> Uses<'a> {
                 rest.iter().for_each(|(_, operand)| self.expr(operand));
             }
             ExprKind::Map(entries) => entries.iter().for_each(|(_, value)| self.expr(value)),
-            ExprKind::Enum(symbol) => self.enums.push((symbol, expr.at.0)),
+            ExprKind::Enum(symbol) => self.enums.push(self.used(symbol, expr.at.0)),
             ExprKind::Path(path) => {
                 match &path.context {
-                    Some(context) => self.contexts.push((context, expr.at.0)),
-                    None => self.bare_paths.push((path, expr.at.0)),
+                    Some(context) => self.contexts.push(self.used(context, expr.at.0)),
+                    None => self.bare_paths.push((self.text, path, expr.at.0)),
                 }
                 for field in &path.fields {
                     field.keys.iter().for_each(|key| self.expr(key));

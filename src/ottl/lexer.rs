@@ -1,8 +1,6 @@
 //! The collector's OTTL lexer: at each position the first matching rule of the grammar's token
 //! list wins (not the longest match), and whitespace between tokens is dropped.
 
-use super::tables::RESERVED_WORDS;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TokenKind {
     Bytes,
@@ -176,29 +174,23 @@ fn next_token(text: &str, at: usize) -> Option<(TokenKind, usize)> {
         return None;
     }
     if byte.is_ascii_lowercase() {
-        let boundary_before = at == 0 || !is_word(bytes[at - 1]);
-        let mut end = at;
-        while end < bytes.len() && is_word(bytes[end]) && !bytes[end].is_ascii_uppercase() {
-            end += 1;
-        }
-        // Keywords are whole words: `\b(nil)\b` and the like.
-        let mut word_end = at;
+        // Keywords are whole words (`\b(nil)\b` and the like); a name runs on through digits and
+        // underscores but stops before an uppercase letter.
+        let mut word_end = at + 1;
         while word_end < bytes.len() && bytes[word_end].is_ascii_lowercase() {
             word_end += 1;
         }
+        let mut end = word_end;
+        while end < bytes.len() && is_word(bytes[end]) && !bytes[end].is_ascii_uppercase() {
+            end += 1;
+        }
+        let boundary_before = at == 0 || !is_word(bytes[at - 1]);
         let boundary_after = word_end == bytes.len() || !is_word(bytes[word_end]);
-        if boundary_before && boundary_after {
-            let word = &text[at..word_end];
-            if RESERVED_WORDS.contains(&word) {
-                let kind = match word {
-                    "nil" => TokenKind::Nil,
-                    "not" => TokenKind::Not,
-                    "or" => TokenKind::Or,
-                    "and" => TokenKind::And,
-                    _ => TokenKind::Bool,
-                };
-                return Some((kind, word_end));
-            }
+        if boundary_before
+            && boundary_after
+            && let Some(kind) = keyword(&text[at..word_end])
+        {
+            return Some((kind, word_end));
         }
         return Some((TokenKind::Lowercase, end));
     }
@@ -236,6 +228,18 @@ fn next_token(text: &str, at: usize) -> Option<(TokenKind, usize)> {
         return Some((TokenKind::Uppercase, end));
     }
     None
+}
+
+/// The token a whole lowercase word is when it is one of the grammar's reserved words.
+fn keyword(word: &str) -> Option<TokenKind> {
+    match word {
+        "nil" => Some(TokenKind::Nil),
+        "not" => Some(TokenKind::Not),
+        "or" => Some(TokenKind::Or),
+        "and" => Some(TokenKind::And),
+        "true" | "false" => Some(TokenKind::Bool),
+        _ => None,
+    }
 }
 
 /// Decodes the inside of a double-quoted string the way Go's `strconv.Unquote` does (the
@@ -304,4 +308,33 @@ pub(crate) fn unescape(raw: &str) -> Result<Vec<u8>, String> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The keywords are the collector's reserved words (grammar.json), and only those.
+    #[test]
+    fn keywords_are_the_reserved_words_of_the_grammar() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/ottl-0.151/grammar.json");
+        let grammar: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).expect("grammar.json"))
+                .expect("json");
+        let reserved = grammar["keywords"]["reserved_words"]
+            .as_array()
+            .expect("reserved words");
+        assert_eq!(reserved.len(), 6);
+        for word in reserved {
+            let word = word.as_str().expect("a word");
+            assert!(keyword(word).is_some(), "{word}");
+            assert_eq!(tokenize(word).expect("lexes")[0].kind, keyword(word).expect("kind"));
+        }
+        for word in ["where", "set", "nils", "an", "orr", "notx", "span"] {
+            assert_eq!(keyword(word), None, "{word}");
+        }
+        assert_eq!(keyword("true"), Some(TokenKind::Bool));
+        assert_eq!(keyword("nil"), Some(TokenKind::Nil));
+    }
 }

@@ -14,7 +14,7 @@ mod suggest;
 #[rustfmt::skip]
 mod tables;
 
-use checker::{Checker, Problem, Uses};
+use checker::{Checker, Problem, Used, Uses};
 pub use context::Context;
 use functions::Surface;
 use parser::{SyntaxError, parse_condition, parse_statement};
@@ -72,15 +72,6 @@ impl Text<'_> {
             column: problem.column,
             message: problem.message,
         }
-    }
-
-    fn uses(&self) -> Uses<'_> {
-        let mut uses = Uses::default();
-        match &self.parsed {
-            Parsed::Statement(statement) => uses.statement(statement),
-            Parsed::Condition(condition) => uses.expr(condition),
-        }
-        uses
     }
 
     fn check(&self, context: Context, inferred: bool) -> Result<(), OttlError> {
@@ -141,22 +132,38 @@ fn parse_filter_condition(i: usize, text: &str) -> Result<Text<'_>, OttlError> {
     })
 }
 
+/// What the texts of one group use, in text order.
+fn uses<'t>(texts: &'t [Text<'_>]) -> Uses<'t> {
+    let mut uses = Uses::default();
+    for (i, text) in texts.iter().enumerate() {
+        uses.text = i;
+        match &text.parsed {
+            Parsed::Statement(statement) => uses.statement(statement),
+            Parsed::Condition(condition) => uses.expr(condition),
+        }
+    }
+    uses
+}
+
 /// Whether `context` defines every function and enum symbol the texts use; otherwise the first
-/// one it lacks, as the error to report.
-fn supports(texts: &[Text], uses: &[Uses<'_>], context: Context) -> Result<(), OttlError> {
-    for (text, uses) in texts.iter().zip(uses) {
+/// one it lacks (text by text, functions before enum symbols), as the error to report.
+fn supports(texts: &[Text], uses: &Uses<'_>, context: Context) -> Result<(), OttlError> {
+    let mut functions = uses.functions.iter().peekable();
+    let mut enums = uses.enums.iter().peekable();
+    for (i, text) in texts.iter().enumerate() {
         let checker = Checker {
             surface: text.surface,
             context,
             inferred: true,
         };
-        for (name, column) in &uses.functions {
-            let editor = name.starts_with(|c: char| c.is_ascii_lowercase());
+        while let Some(used) = functions.next_if(|used| used.text == i) {
+            let editor = used.name.starts_with(|c: char| c.is_ascii_lowercase());
             checker
-                .function(name, *column, editor)
+                .function(used.name, used.column, editor)
                 .map_err(|p| text.error(p))?;
         }
-        for (symbol, column) in &uses.enums {
+        while let Some(used) = enums.next_if(|used| used.text == i) {
+            let symbol = used.name;
             if !context.has_enum(symbol) {
                 let hint = if text.surface.function(context, symbol).is_some() {
                     " (with the context inferred, the collector reads a bare upper-case function name as an enum symbol)".to_string()
@@ -167,7 +174,7 @@ fn supports(texts: &[Text], uses: &[Uses<'_>], context: Context) -> Result<(), O
                     ))
                 };
                 return Err(text.error(Problem {
-                    column: *column,
+                    column: used.column,
                     message: format!(
                         "unknown enum symbol \"{symbol}\" in the {context} context{hint}"
                     ),
@@ -180,28 +187,26 @@ fn supports(texts: &[Text], uses: &[Uses<'_>], context: Context) -> Result<(), O
 
 /// Why no context can be inferred: no path starts with a context name. Points at the first path
 /// without one, with the context path it probably means.
-fn no_context(texts: &[Text], item: Item) -> OttlError {
+fn no_context(texts: &[Text], uses: &Uses<'_>, item: Item) -> OttlError {
     let names = "resource, scope, span or spanevent";
-    for text in texts {
-        if let Some((path, column)) = text.uses().bare_paths.first() {
-            let dotted = path.dotted();
-            let guess = [
-                Context::Span,
-                Context::Resource,
-                Context::Scope,
-                Context::SpanEvent,
-            ]
-            .into_iter()
-            .map(|c| format!("{c}.{dotted}"))
-            .find(|candidate| Context::SpanEvent.path(candidate).is_some());
-            return text.error(Problem {
-                column: *column,
-                message: format!(
-                    "path \"{dotted}\" does not start with a context name ({names}), so the context cannot be inferred{}",
-                    suggest::did_you_mean(guess.as_deref())
-                ),
-            });
-        }
+    if let Some(&(text, path, column)) = uses.bare_paths.first() {
+        let dotted = path.dotted();
+        let guess = [
+            Context::Span,
+            Context::Resource,
+            Context::Scope,
+            Context::SpanEvent,
+        ]
+        .into_iter()
+        .map(|c| format!("{c}.{dotted}"))
+        .find(|candidate| Context::SpanEvent.path(candidate).is_some());
+        return texts[text].error(Problem {
+            column,
+            message: format!(
+                "path \"{dotted}\" does not start with a context name ({names}), so the context cannot be inferred{}",
+                suggest::did_you_mean(guess.as_deref())
+            ),
+        });
     }
     let message = format!(
         "the context cannot be inferred: no path starts with a context name ({names}), as in span.name == \"a\""
@@ -224,18 +229,17 @@ fn no_context(texts: &[Text], item: Item) -> OttlError {
 /// condition): the highest-priority context named by a path, or, when that one lacks a function
 /// or enum symbol used, the first lower context that has them all.
 fn infer(texts: &[Text], item: Item, filter: bool) -> Result<Context, OttlError> {
-    let uses: Vec<Uses<'_>> = texts.iter().map(Text::uses).collect();
-    let mut best: Option<(&Text, &str, usize)> = None;
-    for (text, text_uses) in texts.iter().zip(&uses) {
-        for &(name, column) in &text_uses.contexts {
-            if best.is_none_or(|(_, b, _)| Context::rank(name) < Context::rank(b)) {
-                best = Some((text, name, column));
-            }
+    let uses = uses(texts);
+    let mut best: Option<&Used> = None;
+    for used in &uses.contexts {
+        if best.is_none_or(|best| Context::rank(used.name) < Context::rank(best.name)) {
+            best = Some(used);
         }
     }
-    let Some((text, name, column)) = best else {
-        return Err(no_context(texts, item));
+    let Some(&Used { text, name, column }) = best else {
+        return Err(no_context(texts, &uses, item));
     };
+    let text = &texts[text];
     let Some(context) = Context::from_name(name) else {
         let prefix = Context::ALL
             .iter()

@@ -1209,6 +1209,3 @@ pub(crate) static PATH_CONTEXT_NAMES_SPANEVENT: &[&str] = &["instrumentation_sco
 
 /// Context names in the order the collector prefers them when it infers a context.
 pub(crate) static CONTEXT_PRIORITY: &[&str] = &["log", "datapoint", "metric", "spanevent", "span", "profile", "scope", "instrumentation_scope", "resource"];
-
-/// Words the lexer reads as keywords, never as names.
-pub(crate) static RESERVED_WORDS: &[&str] = &["and", "or", "not", "true", "false", "nil"];
