@@ -449,3 +449,27 @@ fn only_trace_contexts_can_be_inferred() {
         )
     );
 }
+
+/// Columns count characters, not bytes: an error after a multi-byte string points at the same
+/// place as after an ASCII one of as many characters.
+#[test]
+fn columns_count_characters_after_multibyte_text() {
+    assert_eq!(
+        statement(r#"set(span.attributes["日本"], "ü") where span.nme == "x""#),
+        at(
+            S0,
+            39,
+            r#"unknown path "span.nme" in the span context; did you mean "span.name"?"#
+        )
+    );
+    assert_eq!(
+        statement(r#"set(span.attributes["ab"], "u") where span.nme == "x""#).column,
+        39
+    );
+    let syntax = filter(r#"span.attributes["日本"] == "ü" ==="#);
+    assert_eq!(syntax.column, 30, "{syntax}");
+    assert_eq!(
+        filter(r#"span.attributes["ab"] == "u" ==="#).column,
+        syntax.column
+    );
+}

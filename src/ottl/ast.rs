@@ -4,13 +4,14 @@
 use std::borrow::Cow;
 use std::fmt;
 
-/// Where a node was written: the 1-based column of its first character. Positions are not part
-/// of what a node means, so they compare equal: a re-parsed printout equals the original tree.
+/// Where a node was written: the byte offset of its first character in the text. Positions are
+/// not part of what a node means, so they compare equal: a re-parsed printout equals the original
+/// tree.
 #[derive(Debug, Clone, Copy, Eq)]
-pub struct Column(pub usize);
+pub struct Offset(pub usize);
 
-impl PartialEq for Column {
-    fn eq(&self, _: &Column) -> bool {
+impl PartialEq for Offset {
+    fn eq(&self, _: &Offset) -> bool {
         true
     }
 }
@@ -27,7 +28,7 @@ pub struct Statement<'a> {
 pub struct Call<'a> {
     /// Owned only when written in pieces (`Is Match(...)`, which the collector reads as one name).
     pub name: Cow<'a, str>,
-    pub at: Column,
+    pub at: Offset,
     pub args: Vec<Arg<'a>>,
     /// Keys indexing a converter's result: `Split(span.name, ",")[0]`.
     pub keys: Vec<Expr<'a>>,
@@ -37,13 +38,13 @@ pub struct Call<'a> {
 pub struct Arg<'a> {
     /// `name=value` for a named argument.
     pub name: Option<Cow<'a, str>>,
-    pub at: Column,
+    pub at: Offset,
     pub value: Expr<'a>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expr<'a> {
-    pub at: Column,
+    pub at: Offset,
     pub kind: ExprKind<'a>,
 }
 
@@ -107,7 +108,7 @@ pub struct Path<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Field<'a> {
     pub name: &'a str,
-    pub at: Column,
+    pub at: Offset,
     pub keys: Vec<Expr<'a>>,
 }
 

@@ -13,15 +13,15 @@ use std::borrow::Cow;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Problem {
-    pub column: usize,
+    pub offset: usize,
     pub message: String,
 }
 
 type Checked = Result<(), Problem>;
 
-fn problem(column: usize, message: impl Into<String>) -> Problem {
+fn problem(offset: usize, message: impl Into<String>) -> Problem {
     Problem {
-        column,
+        offset,
         message: message.into(),
     }
 }
@@ -52,7 +52,7 @@ pub(crate) struct Uses<'a> {
 pub(crate) struct Used<'a> {
     pub text: usize,
     pub name: &'a str,
-    pub column: usize,
+    pub offset: usize,
 }
 
 impl<'a> Uses<'a> {
@@ -63,11 +63,11 @@ impl<'a> Uses<'a> {
         }
     }
 
-    fn used(&self, name: &'a str, column: usize) -> Used<'a> {
+    fn used(&self, name: &'a str, offset: usize) -> Used<'a> {
         Used {
             text: self.text,
             name,
-            column,
+            offset,
         }
     }
 
@@ -289,13 +289,13 @@ impl Checker {
         }
     }
 
-    fn enum_symbol(&self, symbol: &str, column: usize) -> Checked {
+    fn enum_symbol(&self, symbol: &str, offset: usize) -> Checked {
         if self.context.has_enum(symbol) {
             return Ok(());
         }
         let suggestion = closest(symbol, self.context.enums().iter().map(|(s, _)| *s));
         Err(problem(
-            column,
+            offset,
             format!(
                 "unknown enum symbol \"{symbol}\" in the {} context{}",
                 self.context,
@@ -308,7 +308,7 @@ impl Checker {
     pub fn function(
         &self,
         name: &str,
-        column: usize,
+        offset: usize,
         editor: bool,
     ) -> Result<&'static Function, Problem> {
         if let Some(function) = self.surface.function(self.context, name) {
@@ -322,7 +322,7 @@ impl Checker {
                 .map(|f| f.name),
         );
         Err(problem(
-            column,
+            offset,
             format!("unknown function \"{name}\"{}", did_you_mean(suggestion)),
         ))
     }
@@ -489,7 +489,7 @@ impl Checker {
         }
     }
 
-    fn path(&self, path: &Path, column: usize) -> Checked {
+    fn path(&self, path: &Path, offset: usize) -> Checked {
         let names = self.context.path_context_names();
         // With an explicit context, a path not starting with a name its parser knows belongs to
         // that context: `name` is read as `span.name`.
@@ -497,7 +497,7 @@ impl Checker {
             Some(context) if names.contains(&context) => None,
             Some(context) if self.inferred => {
                 return Err(problem(
-                    column,
+                    offset,
                     format!(
                         "path \"{}\" starts with \"{context}\", which the {} context cannot use; paths start with one of {}",
                         path.dotted(),
@@ -513,7 +513,7 @@ impl Checker {
                     .map(|name| format!("{name}.{dotted}"))
                     .find(|candidate| self.context.path(candidate).is_some());
                 return Err(problem(
-                    column,
+                    offset,
                     format!(
                         "path \"{dotted}\" must start with a context name ({}){}",
                         names.join(", "),
@@ -534,7 +534,7 @@ impl Checker {
         let context_name = leading.next().unwrap_or_default();
         if leading.next() == Some("cache") && context_name != self.context.name() {
             return Err(problem(
-                column,
+                offset,
                 format!(
                     "the cache of the {} context is written \"{}.cache\", not \"{context_name}.cache\"",
                     self.context, self.context
@@ -562,7 +562,7 @@ impl Checker {
                 let full = full();
                 let suggestion = closest(&full, self.context.paths().iter().map(|(p, _)| *p));
                 Err(problem(
-                    column,
+                    offset,
                     format!(
                         "unknown path \"{full}\" in the {} context{}",
                         self.context,
@@ -571,7 +571,7 @@ impl Checker {
                 ))
             }
             Some(false) if !path.fields[last].keys.is_empty() => Err(problem(
-                column,
+                offset,
                 format!("path \"{}\" cannot be indexed", full()),
             )),
             Some(_) => path.fields[last]
@@ -596,8 +596,8 @@ impl Checker {
             _ => None,
         };
         let one_of = |name: &str, allowed: &[&str]| match string(name) {
-            Some((column, text)) if !allowed.contains(&text.as_ref()) => Err(problem(
-                column,
+            Some((offset, text)) if !allowed.contains(&text.as_ref()) => Err(problem(
+                offset,
                 format!(
                     "\"{}\" {name} must be one of {}, not \"{text}\"",
                     function.name,
@@ -616,8 +616,8 @@ impl Checker {
                 valid_regex(string("regex_pattern"))
             }
             "ExtractPatterns" => match regex(string("pattern"))? {
-                Some((column, parsed)) if !has_named_group(&parsed) => Err(problem(
-                    column,
+                Some((offset, parsed)) if !has_named_group(&parsed) => Err(problem(
+                    offset,
                     "the pattern of \"ExtractPatterns\" needs at least one named capture group, such as (?P<name>...)",
                 )),
                 _ => Ok(()),
@@ -653,12 +653,12 @@ impl Checker {
 /// Parses a literal pattern as the collector compiles it (Go's RE2 syntax; the `regex` crate's
 /// parser reads the same syntax), or says why it is not a regular expression.
 fn regex(pattern: Option<(usize, Cow<'_, str>)>) -> Result<Option<(usize, Hir)>, Problem> {
-    let Some((column, pattern)) = pattern else {
+    let Some((offset, pattern)) = pattern else {
         return Ok(None);
     };
     match regex_syntax::Parser::new().parse(&pattern) {
-        Ok(parsed) => Ok(Some((column, parsed))),
-        Err(error) => Err(not_a_regex(column, &pattern, &error)),
+        Ok(parsed) => Ok(Some((offset, parsed))),
+        Err(error) => Err(not_a_regex(offset, &pattern, &error)),
     }
 }
 
@@ -670,7 +670,7 @@ fn regex(pattern: Option<(usize, Cow<'_, str>)>) -> Result<Option<(usize, Hir)>,
 /// the Perl classes, word boundaries and case folding have their tables built in (the crate's
 /// default `unicode` feature).
 fn valid_regex(pattern: Option<(usize, Cow<'_, str>)>) -> Checked {
-    let Some((column, pattern)) = pattern else {
+    let Some((offset, pattern)) = pattern else {
         return Ok(());
     };
     if surely_valid(&pattern) {
@@ -679,15 +679,15 @@ fn valid_regex(pattern: Option<(usize, Cow<'_, str>)>) -> Checked {
     let translation_can_fail =
         pattern.contains("(?") || pattern.contains("\\p") || pattern.contains("\\P");
     if translation_can_fail {
-        return regex(Some((column, pattern))).map(|_| ());
+        return regex(Some((offset, pattern))).map(|_| ());
     }
     match regex_syntax::ast::parse::Parser::new().parse(&pattern) {
         Ok(_) => Ok(()),
-        Err(error) => Err(not_a_regex(column, &pattern, &error)),
+        Err(error) => Err(not_a_regex(offset, &pattern, &error)),
     }
 }
 
-fn not_a_regex(column: usize, pattern: &str, error: &dyn std::fmt::Display) -> Problem {
+fn not_a_regex(offset: usize, pattern: &str, error: &dyn std::fmt::Display) -> Problem {
     let text = error.to_string();
     let reason = text
         .lines()
@@ -697,7 +697,7 @@ fn not_a_regex(column: usize, pattern: &str, error: &dyn std::fmt::Display) -> P
         .trim();
     let reason = reason.strip_prefix("error: ").unwrap_or(reason);
     problem(
-        column,
+        offset,
         format!("regular expression \"{pattern}\" does not compile: {reason}"),
     )
 }

@@ -57,7 +57,10 @@ impl Context {
     }
 
     /// Like [`Self::path`] for the dotted name `segments` form, without joining them.
-    pub(crate) fn path_of<'s>(self, segments: impl Iterator<Item = &'s str> + Clone) -> Option<bool> {
+    pub(crate) fn path_of<'s>(
+        self,
+        segments: impl Iterator<Item = &'s str> + Clone,
+    ) -> Option<bool> {
         PATH_INDEXES[self as usize]
             .find(segments)
             .map(|at| self.paths()[at].1)

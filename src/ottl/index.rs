@@ -47,7 +47,10 @@ fn is<'s>(name: &str, segments: impl Iterator<Item = &'s str>) -> bool {
 impl NameIndex {
     pub fn new(names: impl IntoIterator<Item = &'static str>) -> NameIndex {
         let names: Vec<&'static str> = names.into_iter().collect();
-        assert!(names.len() < usize::from(u16::MAX), "too many names to index");
+        assert!(
+            names.len() < usize::from(u16::MAX),
+            "too many names to index"
+        );
         // At most half full, so that probes stay short.
         let mut slots = vec![0u16; (names.len() * 2).next_power_of_two().max(2)];
         let mask = slots.len() - 1;
@@ -82,7 +85,13 @@ mod tests {
 
     #[test]
     fn finds_every_name_and_nothing_else() {
-        let names = ["span.name", "span.attributes", "resource.attributes", "a", ""];
+        let names = [
+            "span.name",
+            "span.attributes",
+            "resource.attributes",
+            "a",
+            "",
+        ];
         let index = NameIndex::new(names);
         for (position, name) in names.iter().enumerate() {
             assert_eq!(index.find(name.split('.')), Some(position), "{name}");

@@ -36,13 +36,12 @@ pub(crate) struct Token {
     /// Byte range in the text.
     pub start: usize,
     pub end: usize,
-    /// 1-based column in characters.
-    pub column: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct LexError {
-    pub column: usize,
+    /// Byte offset of the offending character.
+    pub offset: usize,
     pub message: String,
 }
 
@@ -56,12 +55,10 @@ pub(crate) fn tokenize(text: &str) -> Result<Vec<Token>, LexError> {
     // Statements average three to four bytes a token; a huge text grows the vector instead.
     let mut tokens = Vec::with_capacity((bytes.len() / 3).min(256) + 1);
     let mut at = 0;
-    let mut column = 1;
     while at < bytes.len() {
         let byte = bytes[at];
         if matches!(byte, b' ' | b'\t' | b'\n' | b'\r' | 0x0c) {
             at += 1;
-            column += 1;
             continue;
         }
         let (kind, end) = match next_token(text, at) {
@@ -76,7 +73,10 @@ pub(crate) fn tokenize(text: &str) -> Result<Vec<Token>, LexError> {
                         text[at..].chars().next().unwrap_or(' ')
                     )
                 };
-                return Err(LexError { column, message });
+                return Err(LexError {
+                    offset: at,
+                    message,
+                });
             }
         };
         // Text without a backslash has nothing to decode, so it cannot be an invalid string.
@@ -85,7 +85,7 @@ pub(crate) fn tokenize(text: &str) -> Result<Vec<Token>, LexError> {
             && let Err(problem) = unescape(&text[at + 1..end - 1])
         {
             return Err(LexError {
-                column,
+                offset: at,
                 message: format!("invalid string {}: {problem}", &text[at..end]),
             });
         }
@@ -93,20 +93,13 @@ pub(crate) fn tokenize(text: &str) -> Result<Vec<Token>, LexError> {
             kind,
             start: at,
             end,
-            column,
         });
-        column += if kind == TokenKind::String {
-            text[at..end].chars().count()
-        } else {
-            end - at
-        };
         at = end;
     }
     tokens.push(Token {
         kind: TokenKind::End,
         start: bytes.len(),
         end: bytes.len(),
-        column,
     });
     Ok(tokens)
 }
@@ -230,6 +223,15 @@ fn next_token(text: &str, at: usize) -> Option<(TokenKind, usize)> {
     None
 }
 
+/// The 1-based column, in characters, of the byte `offset` of `text`: tokens and syntax trees
+/// keep byte offsets, and only an error needs its column.
+pub(crate) fn char_column(text: &str, offset: usize) -> usize {
+    text.char_indices()
+        .take_while(|(start, _)| *start < offset)
+        .count()
+        + 1
+}
+
 /// The token a whole lowercase word is when it is one of the grammar's reserved words.
 fn keyword(word: &str) -> Option<TokenKind> {
     match word {
@@ -329,7 +331,10 @@ mod tests {
         for word in reserved {
             let word = word.as_str().expect("a word");
             assert!(keyword(word).is_some(), "{word}");
-            assert_eq!(tokenize(word).expect("lexes")[0].kind, keyword(word).expect("kind"));
+            assert_eq!(
+                tokenize(word).expect("lexes")[0].kind,
+                keyword(word).expect("kind")
+            );
         }
         for word in ["where", "set", "nils", "an", "orr", "notx", "span"] {
             assert_eq!(keyword(word), None, "{word}");

@@ -17,6 +17,7 @@ mod tables;
 use checker::{Checker, Problem, Used, Uses};
 pub use context::Context;
 use functions::Surface;
+use lexer::char_column;
 use parser::{SyntaxError, parse_condition, parse_statement};
 
 /// Why a statement group or filter item is not what the collector would accept.
@@ -62,6 +63,7 @@ enum Parsed<'a> {
 struct Text<'a> {
     item: Item,
     surface: Surface,
+    source: &'a str,
     parsed: Parsed<'a>,
 }
 
@@ -69,7 +71,7 @@ impl Text<'_> {
     fn error(&self, problem: Problem) -> OttlError {
         OttlError {
             item: self.item,
-            column: problem.column,
+            column: char_column(self.source, problem.offset),
             message: problem.message,
         }
     }
@@ -107,6 +109,7 @@ fn parse_transform<'a>(
         texts.push(Text {
             item,
             surface: Surface::TransformStatement,
+            source: text,
             parsed: Parsed::Statement(statement),
         });
     }
@@ -116,6 +119,7 @@ fn parse_transform<'a>(
         texts.push(Text {
             item,
             surface: Surface::TransformCondition,
+            source: text,
             parsed: Parsed::Condition(condition),
         });
     }
@@ -128,6 +132,7 @@ fn parse_filter_condition(i: usize, text: &str) -> Result<Text<'_>, OttlError> {
     Ok(Text {
         item,
         surface: Surface::FilterCondition,
+        source: text,
         parsed: Parsed::Condition(condition),
     })
 }
@@ -159,7 +164,7 @@ fn supports(texts: &[Text], uses: &Uses<'_>, context: Context) -> Result<(), Ott
         while let Some(used) = functions.next_if(|used| used.text == i) {
             let editor = used.name.starts_with(|c: char| c.is_ascii_lowercase());
             checker
-                .function(used.name, used.column, editor)
+                .function(used.name, used.offset, editor)
                 .map_err(|p| text.error(p))?;
         }
         while let Some(used) = enums.next_if(|used| used.text == i) {
@@ -174,7 +179,7 @@ fn supports(texts: &[Text], uses: &Uses<'_>, context: Context) -> Result<(), Ott
                     ))
                 };
                 return Err(text.error(Problem {
-                    column: used.column,
+                    offset: used.offset,
                     message: format!(
                         "unknown enum symbol \"{symbol}\" in the {context} context{hint}"
                     ),
@@ -189,7 +194,7 @@ fn supports(texts: &[Text], uses: &Uses<'_>, context: Context) -> Result<(), Ott
 /// without one, with the context path it probably means.
 fn no_context(texts: &[Text], uses: &Uses<'_>, item: Item) -> OttlError {
     let names = "resource, scope, span or spanevent";
-    if let Some(&(text, path, column)) = uses.bare_paths.first() {
+    if let Some(&(text, path, offset)) = uses.bare_paths.first() {
         let dotted = path.dotted();
         let guess = [
             Context::Span,
@@ -201,7 +206,7 @@ fn no_context(texts: &[Text], uses: &Uses<'_>, item: Item) -> OttlError {
         .map(|c| format!("{c}.{dotted}"))
         .find(|candidate| Context::SpanEvent.path(candidate).is_some());
         return texts[text].error(Problem {
-            column,
+            offset,
             message: format!(
                 "path \"{dotted}\" does not start with a context name ({names}), so the context cannot be inferred{}",
                 suggest::did_you_mean(guess.as_deref())
@@ -236,7 +241,7 @@ fn infer(texts: &[Text], item: Item, filter: bool) -> Result<Context, OttlError>
             best = Some(used);
         }
     }
-    let Some(&Used { text, name, column }) = best else {
+    let Some(&Used { text, name, offset }) = best else {
         return Err(no_context(texts, &uses, item));
     };
     let text = &texts[text];
@@ -255,11 +260,11 @@ fn infer(texts: &[Text], item: Item, filter: bool) -> Result<Context, OttlError>
                 suggest::did_you_mean(suggestion)
             )
         };
-        return Err(text.error(Problem { column, message }));
+        return Err(text.error(Problem { offset, message }));
     };
     if filter && context == Context::SpanEvent {
         return Err(text.error(Problem {
-            column,
+            offset,
             message: SPANEVENT_FILTER_MESSAGE.to_string(),
         }));
     }
