@@ -1,9 +1,10 @@
 //! A recursive-descent parser for the collector's OTTL grammar. Conditions and values are parsed
 //! by one precedence-climbing expression parser and then held to the grammar's narrower shapes
 //! (a value is not a condition, math takes only numbers, paths and calls, ...), which keeps
-//! parsing linear: no alternative is ever tried twice. The levels between a statement and a
-//! primary value are forced inline (`#[inline(always)]`): each call level moves its whole
-//! `Result<Expr>` on return, and those moves were a quarter of the parsing time.
+//! parsing linear: no alternative is ever tried twice. In optimised builds the levels between a
+//! statement and a primary value are forced inline: each call level moves its whole
+//! `Result<Expr>` on return, and those moves were a quarter of the parsing time. Debug builds
+//! keep them apart, as their unoptimised frames would add up to one huge frame per nesting level.
 
 use std::borrow::Cow;
 
@@ -321,7 +322,7 @@ impl<'a> Parser<'a> {
         })
     }
 
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn value_or_function_name(&mut self) -> Parsed<Expr<'a>> {
         let value = self.sum()?;
         if matches!(value.kind, ExprKind::FunctionName(_)) {
@@ -330,7 +331,7 @@ impl<'a> Parser<'a> {
         self.held_to_value(value)
     }
 
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn held_to_value(&self, value: Expr<'a>) -> Parsed<Expr<'a>> {
         if is_value(&value) {
             Ok(value)
@@ -374,7 +375,7 @@ impl<'a> Parser<'a> {
         })
     }
 
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn conjunction(&mut self) -> Parsed<Expr<'a>> {
         let first = self.negation()?;
         if self.peek().kind != TokenKind::And {
@@ -393,7 +394,7 @@ impl<'a> Parser<'a> {
         })
     }
 
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn negation(&mut self) -> Parsed<Expr<'a>> {
         if self.peek().kind == TokenKind::Not {
             let not = self.advance();
@@ -410,7 +411,7 @@ impl<'a> Parser<'a> {
         self.comparison()
     }
 
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn require_boolean(&self, operand: Expr<'a>) -> Parsed<Expr<'a>> {
         if is_boolean(&operand) {
             return Ok(operand);
@@ -429,7 +430,7 @@ impl<'a> Parser<'a> {
         ))
     }
 
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn comparison(&mut self) -> Parsed<Expr<'a>> {
         let left = self.sum()?;
         if self.peek().kind != TokenKind::Compare {
@@ -455,7 +456,7 @@ impl<'a> Parser<'a> {
         })
     }
 
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn math_operand(&self, operand: Expr<'a>, op: Token) -> Parsed<Expr<'a>> {
         if is_math(&operand) {
             Ok(operand)
@@ -475,12 +476,12 @@ impl<'a> Parser<'a> {
         self.chain(TokenKind::AddSub, Self::term)
     }
 
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn term(&mut self) -> Parsed<Expr<'a>> {
         self.chain(TokenKind::MulDiv, Self::factor)
     }
 
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn chain(
         &mut self,
         operator: TokenKind,
@@ -510,7 +511,7 @@ impl<'a> Parser<'a> {
         })
     }
 
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn factor(&mut self) -> Parsed<Expr<'a>> {
         if self.peek().kind == TokenKind::AddSub {
             let sign = self.advance();
