@@ -35,88 +35,77 @@ pub(crate) struct Checker {
     pub inferred: bool,
 }
 
-/// The context names, function names and enum symbols a statement group's texts use, in the
-/// order written: what the collector's context inference looks at.
-#[derive(Default)]
-pub(crate) struct Uses<'a> {
-    /// The index of the text being walked, recorded with each use.
-    pub text: usize,
-    pub contexts: Vec<Used<'a>>,
-    pub functions: Vec<Used<'a>>,
-    pub enums: Vec<Used<'a>>,
-    /// Paths without a context name.
-    pub bare_paths: Vec<(usize, &'a Path<'a>, usize)>,
+/// A name a text uses that the collector's context inference looks at.
+#[derive(Clone, Copy)]
+pub(crate) enum Use<'a> {
+    /// The context name a path starts with.
+    Context(&'a str),
+    Function(&'a str),
+    Enum(&'a str),
+    /// A path without a context name.
+    BarePath(&'a Path<'a>),
 }
 
-/// A name one text uses, and where.
-pub(crate) struct Used<'a> {
-    pub text: usize,
-    pub name: &'a str,
-    pub offset: usize,
+/// Calls `visit` with every use in a statement, in the order written, and where it is.
+pub(crate) fn statement_uses<'a>(
+    statement: &'a Statement<'a>,
+    visit: &mut impl FnMut(Use<'a>, usize),
+) {
+    call_uses(&statement.editor, visit);
+    if let Some(condition) = &statement.condition {
+        expr_uses(condition, visit);
+    }
 }
 
-impl<'a> Uses<'a> {
-    pub fn statement(&mut self, statement: &'a Statement) {
-        self.call(&statement.editor);
-        if let Some(condition) = &statement.condition {
-            self.expr(condition);
-        }
+fn call_uses<'a>(call: &'a Call<'a>, visit: &mut impl FnMut(Use<'a>, usize)) {
+    visit(Use::Function(&call.name), call.at.0);
+    for arg in &call.args {
+        expr_uses(&arg.value, visit);
     }
-
-    fn used(&self, name: &'a str, offset: usize) -> Used<'a> {
-        Used {
-            text: self.text,
-            name,
-            offset,
-        }
+    for key in &call.keys {
+        expr_uses(key, visit);
     }
+}
 
-    fn call(&mut self, call: &'a Call) {
-        self.functions.push(self.used(&call.name, call.at.0));
-        for arg in &call.args {
-            self.expr(&arg.value);
+/// Like [`statement_uses`] for a condition or value.
+pub(crate) fn expr_uses<'a>(expr: &'a Expr<'a>, visit: &mut impl FnMut(Use<'a>, usize)) {
+    match &expr.kind {
+        ExprKind::Or(items) | ExprKind::And(items) | ExprKind::List(items) => {
+            items.iter().for_each(|item| expr_uses(item, visit));
         }
-        for key in &call.keys {
-            self.expr(key);
+        ExprKind::Not(inner) | ExprKind::Sign(_, inner) | ExprKind::Paren(inner) => {
+            expr_uses(inner, visit)
         }
-    }
-
-    pub fn expr(&mut self, expr: &'a Expr) {
-        match &expr.kind {
-            ExprKind::Or(items) | ExprKind::And(items) | ExprKind::List(items) => {
-                items.iter().for_each(|item| self.expr(item));
-            }
-            ExprKind::Not(inner) | ExprKind::Sign(_, inner) | ExprKind::Paren(inner) => {
-                self.expr(inner)
-            }
-            ExprKind::Compare(left, _, right) => {
-                self.expr(left);
-                self.expr(right);
-            }
-            ExprKind::Math(first, rest) => {
-                self.expr(first);
-                rest.iter().for_each(|(_, operand)| self.expr(operand));
-            }
-            ExprKind::Map(entries) => entries.iter().for_each(|(_, value)| self.expr(value)),
-            ExprKind::Enum(symbol) => self.enums.push(self.used(symbol, expr.at.0)),
-            ExprKind::Path(path) => {
-                match &path.context {
-                    Some(context) => self.contexts.push(self.used(context, expr.at.0)),
-                    None => self.bare_paths.push((self.text, path, expr.at.0)),
-                }
-                for field in &path.fields {
-                    field.keys.iter().for_each(|key| self.expr(key));
-                }
-            }
-            ExprKind::Call(call) => self.call(call),
-            ExprKind::Nil
-            | ExprKind::Bool(_)
-            | ExprKind::Int(_)
-            | ExprKind::Float(_)
-            | ExprKind::Str(_)
-            | ExprKind::Bytes(_)
-            | ExprKind::FunctionName(_) => {}
+        ExprKind::Compare(left, _, right) => {
+            expr_uses(left, visit);
+            expr_uses(right, visit);
         }
+        ExprKind::Math(first, rest) => {
+            expr_uses(first, visit);
+            rest.iter()
+                .for_each(|(_, operand)| expr_uses(operand, visit));
+        }
+        ExprKind::Map(entries) => entries
+            .iter()
+            .for_each(|(_, value)| expr_uses(value, visit)),
+        ExprKind::Enum(symbol) => visit(Use::Enum(symbol), expr.at.0),
+        ExprKind::Path(path) => {
+            match path.context {
+                Some(context) => visit(Use::Context(context), expr.at.0),
+                None => visit(Use::BarePath(path), expr.at.0),
+            }
+            for field in &path.fields {
+                field.keys.iter().for_each(|key| expr_uses(key, visit));
+            }
+        }
+        ExprKind::Call(call) => call_uses(call, visit),
+        ExprKind::Nil
+        | ExprKind::Bool(_)
+        | ExprKind::Int(_)
+        | ExprKind::Float(_)
+        | ExprKind::Str(_)
+        | ExprKind::Bytes(_)
+        | ExprKind::FunctionName(_) => {}
     }
 }
 

@@ -49,11 +49,12 @@ fn is_word(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || byte == b'_'
 }
 
-/// Splits `text` into tokens, ending with one `End` token.
-pub(crate) fn tokenize(text: &str) -> Result<Vec<Token>, LexError> {
+/// Splits `text` into `tokens` (emptied first), ending with one `End` token.
+pub(crate) fn tokenize(text: &str, tokens: &mut Vec<Token>) -> Result<(), LexError> {
     let bytes = text.as_bytes();
+    tokens.clear();
     // Statements average three to four bytes a token; a huge text grows the vector instead.
-    let mut tokens = Vec::with_capacity((bytes.len() / 3).min(256) + 1);
+    tokens.reserve((bytes.len() / 3).min(256) + 1);
     let mut at = 0;
     while at < bytes.len() {
         let byte = bytes[at];
@@ -101,7 +102,7 @@ pub(crate) fn tokenize(text: &str) -> Result<Vec<Token>, LexError> {
         start: bytes.len(),
         end: bytes.len(),
     });
-    Ok(tokens)
+    Ok(())
 }
 
 fn digits(bytes: &[u8], mut at: usize) -> usize {
@@ -331,10 +332,9 @@ mod tests {
         for word in reserved {
             let word = word.as_str().expect("a word");
             assert!(keyword(word).is_some(), "{word}");
-            assert_eq!(
-                tokenize(word).expect("lexes")[0].kind,
-                keyword(word).expect("kind")
-            );
+            let mut tokens = Vec::new();
+            tokenize(word, &mut tokens).expect("lexes");
+            assert_eq!(tokens[0].kind, keyword(word).expect("kind"));
         }
         for word in ["where", "set", "nils", "an", "orr", "notx", "span"] {
             assert_eq!(keyword(word), None, "{word}");

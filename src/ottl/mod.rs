@@ -14,11 +14,11 @@ mod suggest;
 #[rustfmt::skip]
 mod tables;
 
-use checker::{Checker, Problem, Used, Uses};
+use checker::{Checker, Problem, Use, expr_uses, statement_uses};
 pub use context::Context;
 use functions::Surface;
 use lexer::char_column;
-use parser::{SyntaxError, parse_condition, parse_statement};
+use parser::{SyntaxError, Tokens, parse_condition_with, parse_statement_with};
 
 /// Why a statement group or filter item is not what the collector would accept.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +68,14 @@ struct Text<'a> {
 }
 
 impl Text<'_> {
+    /// Calls `visit` with every use in this text, in the order written.
+    fn uses<'t>(&'t self, visit: &mut impl FnMut(Use<'t>, usize)) {
+        match &self.parsed {
+            Parsed::Statement(statement) => statement_uses(statement, visit),
+            Parsed::Condition(condition) => expr_uses(condition, visit),
+        }
+    }
+
     fn error(&self, problem: Problem) -> OttlError {
         OttlError {
             item: self.item,
@@ -103,9 +111,10 @@ fn parse_transform<'a>(
     statements: &'a [String],
 ) -> Result<Vec<Text<'a>>, OttlError> {
     let mut texts = Vec::with_capacity(conditions.len() + statements.len());
+    let mut tokens = Tokens::default();
     for (i, text) in statements.iter().enumerate() {
         let item = Item::Statement(i);
-        let statement = parse_statement(text).map_err(|e| syntax(item, e))?;
+        let statement = parse_statement_with(text, &mut tokens).map_err(|e| syntax(item, e))?;
         texts.push(Text {
             item,
             surface: Surface::TransformStatement,
@@ -115,7 +124,7 @@ fn parse_transform<'a>(
     }
     for (i, text) in conditions.iter().enumerate() {
         let item = Item::Condition(i);
-        let condition = parse_condition(text).map_err(|e| syntax(item, e))?;
+        let condition = parse_condition_with(text, &mut tokens).map_err(|e| syntax(item, e))?;
         texts.push(Text {
             item,
             surface: Surface::TransformCondition,
@@ -126,9 +135,13 @@ fn parse_transform<'a>(
     Ok(texts)
 }
 
-fn parse_filter_condition(i: usize, text: &str) -> Result<Text<'_>, OttlError> {
+fn parse_filter_condition<'a>(
+    i: usize,
+    text: &'a str,
+    tokens: &mut Tokens,
+) -> Result<Text<'a>, OttlError> {
     let item = Item::Condition(i);
-    let condition = parse_condition(text).map_err(|e| syntax(item, e))?;
+    let condition = parse_condition_with(text, tokens).map_err(|e| syntax(item, e))?;
     Ok(Text {
         item,
         surface: Surface::FilterCondition,
@@ -137,65 +150,65 @@ fn parse_filter_condition(i: usize, text: &str) -> Result<Text<'_>, OttlError> {
     })
 }
 
-/// What the texts of one group use, in text order.
-fn uses<'t>(texts: &'t [Text<'_>]) -> Uses<'t> {
-    let mut uses = Uses::default();
-    for (i, text) in texts.iter().enumerate() {
-        uses.text = i;
-        match &text.parsed {
-            Parsed::Statement(statement) => uses.statement(statement),
-            Parsed::Condition(condition) => uses.expr(condition),
-        }
-    }
-    uses
-}
-
 /// Whether `context` defines every function and enum symbol the texts use; otherwise the first
 /// one it lacks (text by text, functions before enum symbols), as the error to report.
-fn supports(texts: &[Text], uses: &Uses<'_>, context: Context) -> Result<(), OttlError> {
-    let mut functions = uses.functions.iter().peekable();
-    let mut enums = uses.enums.iter().peekable();
-    for (i, text) in texts.iter().enumerate() {
+fn supports(texts: &[Text], context: Context) -> Result<(), OttlError> {
+    for text in texts {
         let checker = Checker {
             surface: text.surface,
             context,
             inferred: true,
         };
-        while let Some(used) = functions.next_if(|used| used.text == i) {
-            let editor = used.name.starts_with(|c: char| c.is_ascii_lowercase());
-            checker
-                .function(used.name, used.offset, editor)
-                .map_err(|p| text.error(p))?;
-        }
-        while let Some(used) = enums.next_if(|used| used.text == i) {
-            let symbol = used.name;
-            if !context.has_enum(symbol) {
-                let hint = if text.surface.function(context, symbol).is_some() {
-                    " (with the context inferred, the collector reads a bare upper-case function name as an enum symbol)".to_string()
-                } else {
-                    suggest::did_you_mean(suggest::closest(
-                        symbol,
-                        context.enums().iter().map(|(s, _)| *s),
-                    ))
-                };
-                return Err(text.error(Problem {
-                    offset: used.offset,
-                    message: format!(
-                        "unknown enum symbol \"{symbol}\" in the {context} context{hint}"
-                    ),
-                }));
+        let mut lacking_function = None;
+        let mut lacking_enum = None;
+        text.uses(&mut |used, offset| match used {
+            Use::Function(name) if lacking_function.is_none() => {
+                let editor = name.starts_with(|c: char| c.is_ascii_lowercase());
+                lacking_function = checker.function(name, offset, editor).err();
             }
+            Use::Enum(symbol) if lacking_enum.is_none() && !context.has_enum(symbol) => {
+                lacking_enum = Some(unknown_enum(text, context, symbol, offset));
+            }
+            _ => {}
+        });
+        if let Some(problem) = lacking_function {
+            return Err(text.error(problem));
+        }
+        if let Some(problem) = lacking_enum {
+            return Err(text.error(problem));
         }
     }
     Ok(())
 }
 
+fn unknown_enum(text: &Text, context: Context, symbol: &str, offset: usize) -> Problem {
+    let hint = if text.surface.function(context, symbol).is_some() {
+        " (with the context inferred, the collector reads a bare upper-case function name as an enum symbol)".to_string()
+    } else {
+        suggest::did_you_mean(suggest::closest(
+            symbol,
+            context.enums().iter().map(|(s, _)| *s),
+        ))
+    };
+    Problem {
+        offset,
+        message: format!("unknown enum symbol \"{symbol}\" in the {context} context{hint}"),
+    }
+}
+
 /// Why no context can be inferred: no path starts with a context name. Points at the first path
 /// without one, with the context path it probably means.
-fn no_context(texts: &[Text], uses: &Uses<'_>, item: Item) -> OttlError {
+fn no_context(texts: &[Text], item: Item) -> OttlError {
     let names = "resource, scope, span or spanevent";
-    if let Some(&(text, path, offset)) = uses.bare_paths.first() {
-        let dotted = path.dotted();
+    let mut bare = None;
+    for (i, text) in texts.iter().enumerate() {
+        text.uses(&mut |used, offset| {
+            if let (Use::BarePath(path), None) = (used, &bare) {
+                bare = Some((i, path.dotted(), offset));
+            }
+        });
+    }
+    if let Some((text, dotted, offset)) = bare {
         let guess = [
             Context::Span,
             Context::Resource,
@@ -234,15 +247,20 @@ fn no_context(texts: &[Text], uses: &Uses<'_>, item: Item) -> OttlError {
 /// condition): the highest-priority context named by a path, or, when that one lacks a function
 /// or enum symbol used, the first lower context that has them all.
 fn infer(texts: &[Text], item: Item, filter: bool) -> Result<Context, OttlError> {
-    let uses = uses(texts);
-    let mut best: Option<&Used> = None;
-    for used in &uses.contexts {
-        if best.is_none_or(|best| Context::rank(used.name) < Context::rank(best.name)) {
-            best = Some(used);
-        }
+    // The first context name of the best rank, and where it is written.
+    let mut best: Option<(usize, &str, usize, usize)> = None;
+    for (i, text) in texts.iter().enumerate() {
+        text.uses(&mut |used, offset| {
+            if let Use::Context(name) = used {
+                let rank = Context::rank(name);
+                if best.is_none_or(|(_, _, _, best_rank)| rank < best_rank) {
+                    best = Some((i, name, offset, rank));
+                }
+            }
+        });
     }
-    let Some(&Used { text, name, offset }) = best else {
-        return Err(no_context(texts, &uses, item));
+    let Some((text, name, offset, _)) = best else {
+        return Err(no_context(texts, item));
     };
     let text = &texts[text];
     let Some(context) = Context::from_name(name) else {
@@ -268,14 +286,14 @@ fn infer(texts: &[Text], item: Item, filter: bool) -> Result<Context, OttlError>
             message: SPANEVENT_FILTER_MESSAGE.to_string(),
         }));
     }
-    let first_lack = match supports(texts, &uses, context) {
+    let first_lack = match supports(texts, context) {
         Ok(()) => return Ok(context),
         Err(error) => error,
     };
     context
         .lower_contexts()
         .filter(|lower| !(filter && *lower == Context::SpanEvent))
-        .find(|lower| supports(texts, &uses, *lower).is_ok())
+        .find(|lower| supports(texts, *lower).is_ok())
         .ok_or(first_lack)
 }
 
@@ -288,8 +306,9 @@ pub fn check_transform(conditions: &[String], statements: &[String]) -> Result<(
 
 /// One `filter[i]` item (a filter processor `trace_conditions` entry), context inferred.
 pub fn check_filter(conditions: &[String]) -> Result<(), OttlError> {
+    let mut tokens = Tokens::default();
     for (i, condition) in conditions.iter().enumerate() {
-        let text = [parse_filter_condition(i, condition)?];
+        let text = [parse_filter_condition(i, condition, &mut tokens)?];
         let context = infer(&text, Item::Condition(i), true)?;
         text[0].check(context, true)?;
     }
@@ -308,8 +327,9 @@ pub fn check_transform_in(
 
 /// Like [`check_filter`] with an explicit `context:`.
 pub fn check_filter_in(context: Context, conditions: &[String]) -> Result<(), OttlError> {
+    let mut tokens = Tokens::default();
     for (i, condition) in conditions.iter().enumerate() {
-        let text = parse_filter_condition(i, condition)?;
+        let text = parse_filter_condition(i, condition, &mut tokens)?;
         if context == Context::SpanEvent {
             return Err(OttlError {
                 item: text.item,

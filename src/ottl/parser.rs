@@ -39,10 +39,27 @@ impl Misparse {
     }
 }
 
+/// Token storage for parsing several texts one after the other without allocating it anew.
+#[derive(Default)]
+pub(crate) struct Tokens(Vec<Token>);
+
 /// Parses one transform statement.
 pub fn parse_statement(text: &str) -> Result<Statement<'_>, SyntaxError> {
-    let parse = || {
-        let mut parser = Parser::new(text)?;
+    parse_statement_with(text, &mut Tokens::default())
+}
+
+/// Parses one condition (a filter condition, or one of a statement group's conditions).
+pub fn parse_condition(text: &str) -> Result<Expr<'_>, SyntaxError> {
+    parse_condition_with(text, &mut Tokens::default())
+}
+
+/// [`parse_statement`] with its tokens in `tokens`.
+pub(crate) fn parse_statement_with<'a>(
+    text: &'a str,
+    tokens: &mut Tokens,
+) -> Result<Statement<'a>, SyntaxError> {
+    let mut parse = || {
+        let mut parser = Parser::new(text, &mut tokens.0)?;
         let statement = parser.statement()?;
         parser.expect_end()?;
         Ok(statement)
@@ -50,10 +67,13 @@ pub fn parse_statement(text: &str) -> Result<Statement<'_>, SyntaxError> {
     parse().map_err(|e: Misparse| e.in_text(text))
 }
 
-/// Parses one condition (a filter condition, or one of a statement group's conditions).
-pub fn parse_condition(text: &str) -> Result<Expr<'_>, SyntaxError> {
-    let parse = || {
-        let mut parser = Parser::new(text)?;
+/// [`parse_condition`] with its tokens in `tokens`.
+pub(crate) fn parse_condition_with<'a>(
+    text: &'a str,
+    tokens: &mut Tokens,
+) -> Result<Expr<'a>, SyntaxError> {
+    let mut parse = || {
+        let mut parser = Parser::new(text, &mut tokens.0)?;
         if parser.peek().kind == TokenKind::End {
             return Err(parser.error_here("a condition is empty"));
         }
@@ -64,9 +84,9 @@ pub fn parse_condition(text: &str) -> Result<Expr<'_>, SyntaxError> {
     parse().map_err(|e: Misparse| e.in_text(text))
 }
 
-struct Parser<'a> {
+struct Parser<'a, 't> {
     text: &'a str,
-    tokens: Vec<Token>,
+    tokens: &'t [Token],
     at: usize,
     depth: usize,
 }
@@ -118,9 +138,9 @@ fn described(expr: &Expr) -> String {
     }
 }
 
-impl<'a> Parser<'a> {
-    fn new(text: &'a str) -> Parsed<Parser<'a>> {
-        let tokens = tokenize(text).map_err(|e| Misparse {
+impl<'a, 't> Parser<'a, 't> {
+    fn new(text: &'a str, tokens: &'t mut Vec<Token>) -> Parsed<Parser<'a, 't>> {
+        tokenize(text, tokens).map_err(|e| Misparse {
             offset: e.offset,
             message: e.message,
         })?;
