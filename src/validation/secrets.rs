@@ -106,7 +106,10 @@ fn put<T>(map: &mut ByNamespace<T>, namespace: &str, name: &str, value: T) {
 /// The outcome of looking up every Secret a pipeline references.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ResolvedSecrets {
-    secrets: ByNamespace<SecretLookup>,
+    /// Namespace, name and outcome, sorted by namespace and name. A pipeline references a
+    /// handful of Secrets at most, so a sorted list: the admission webhook builds one per
+    /// request, and two levels of ordered maps cost more to build and drop.
+    secrets: Vec<(String, String, SecretLookup)>,
 }
 
 impl ResolvedSecrets {
@@ -117,23 +120,39 @@ impl ResolvedSecrets {
     ) -> Self {
         let mut resolved = ResolvedSecrets::default();
         for r in refs {
-            if get(&resolved.secrets, &r.namespace, &r.name).is_none() {
+            if resolved.get(&r.namespace, &r.name).is_none() {
                 let lookup = resolver.lookup(&r.namespace, &r.name).await;
-                put(&mut resolved.secrets, &r.namespace, &r.name, lookup);
+                resolved.insert(&r.namespace, &r.name, lookup);
             }
         }
         resolved
     }
 
     pub fn insert(&mut self, namespace: &str, name: &str, lookup: SecretLookup) {
-        put(&mut self.secrets, namespace, name, lookup);
+        match self.position(namespace, name) {
+            Ok(at) => self.secrets[at].2 = lookup,
+            Err(at) => self
+                .secrets
+                .insert(at, (namespace.to_string(), name.to_string(), lookup)),
+        }
+    }
+
+    fn position(&self, namespace: &str, name: &str) -> Result<usize, usize> {
+        self.secrets
+            .binary_search_by(|(n, m, _)| (n.as_str(), m.as_str()).cmp(&(namespace, name)))
+    }
+
+    fn get(&self, namespace: &str, name: &str) -> Option<&SecretLookup> {
+        self.position(namespace, name)
+            .ok()
+            .map(|at| &self.secrets[at].2)
     }
 
     /// The text value a reference points to.
     pub fn value(&self, r: &SecretKeyRef) -> Result<&str, ResolveError> {
         let namespace = || r.namespace.clone();
         let name = || r.name.clone();
-        match get(&self.secrets, &r.namespace, &r.name) {
+        match self.get(&r.namespace, &r.name) {
             None => Err(ResolveError::NotLookedUp {
                 namespace: namespace(),
                 name: name(),
@@ -181,5 +200,38 @@ impl SecretResolver for InMemorySecrets {
             Some(data) => SecretLookup::Found(data.clone()),
             None => SecretLookup::NotFound,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key_ref(namespace: &str, name: &str) -> SecretKeyRef {
+        SecretKeyRef {
+            name: name.to_string(),
+            namespace: namespace.to_string(),
+            key: "k".to_string(),
+        }
+    }
+
+    /// The last outcome for a Secret wins, and the order of insertion does not matter.
+    #[test]
+    fn resolved_secrets_keep_one_outcome_per_secret() {
+        let found = || SecretLookup::Found([("k".to_string(), b"v".to_vec())].into());
+        let mut first = ResolvedSecrets::default();
+        first.insert("b", "x", SecretLookup::NotFound);
+        first.insert("a", "y", found());
+        first.insert("b", "x", found());
+        let mut second = ResolvedSecrets::default();
+        second.insert("a", "y", found());
+        second.insert("b", "x", found());
+        assert_eq!(first, second);
+        assert_eq!(first.value(&key_ref("b", "x")), Ok("v"));
+        assert_eq!(first.value(&key_ref("a", "y")), Ok("v"));
+        assert!(matches!(
+            first.value(&key_ref("a", "x")),
+            Err(ResolveError::NotLookedUp { .. })
+        ));
     }
 }
