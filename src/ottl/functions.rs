@@ -58,8 +58,8 @@ pub(crate) struct Param {
     pub kind: ArgKind,
 }
 
-/// The most parameters a function has (`CommunityID` and `replace_all_patterns` have six), so that a call's
-/// arguments can be sorted into parameters without allocating.
+/// At least the most parameters a function has (`CommunityID` and `replace_all_patterns` have
+/// six), so that a call's arguments can be sorted into parameters without allocating.
 pub(crate) const MAX_PARAMS: usize = 8;
 
 #[derive(Debug)]
@@ -72,8 +72,7 @@ pub(crate) struct Function {
     pub params: &'static [Param],
 }
 
-/// Where the function `name` sits in [`tables::FUNCTIONS`], if any surface
-/// defines it.
+/// Where the function `name` sits in [`tables::FUNCTIONS`], if any surface defines it.
 pub(crate) fn function_index(name: &str) -> Option<u16> {
     static NAMES: LazyLock<NameIndex> =
         LazyLock::new(|| NameIndex::new(tables::FUNCTIONS.iter().map(|function| function.name)));

@@ -341,3 +341,12 @@ pub fn check_filter_in(context: Context, conditions: &[String]) -> Result<(), Ot
     }
     Ok(())
 }
+
+/// The collector's grammar facts (`tests/fixtures/ottl-0.151/grammar.json`), for unit tests that
+/// hold the lexer and checker to them.
+#[cfg(test)]
+fn grammar_facts() -> serde_json::Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/ottl-0.151/grammar.json");
+    serde_json::from_str(&std::fs::read_to_string(path).expect("grammar.json")).expect("json")
+}

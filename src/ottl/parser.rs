@@ -58,13 +58,7 @@ pub(crate) fn parse_statement_with<'a>(
     text: &'a str,
     tokens: &mut Tokens,
 ) -> Result<Statement<'a>, SyntaxError> {
-    let mut parse = || {
-        let mut parser = Parser::new(text, &mut tokens.0)?;
-        let statement = parser.statement()?;
-        parser.expect_end()?;
-        Ok(statement)
-    };
-    parse().map_err(|e: Misparse| e.in_text(text))
+    parse_whole(text, tokens, |parser| parser.statement())
 }
 
 /// [`parse_condition`] with its tokens in `tokens`.
@@ -72,16 +66,24 @@ pub(crate) fn parse_condition_with<'a>(
     text: &'a str,
     tokens: &mut Tokens,
 ) -> Result<Expr<'a>, SyntaxError> {
-    let mut parse = || {
-        let mut parser = Parser::new(text, &mut tokens.0)?;
+    parse_whole(text, tokens, |parser| {
         if parser.peek().kind == TokenKind::End {
             return Err(parser.error_here("a condition is empty"));
         }
-        let condition = parser.boolean()?;
-        parser.expect_end()?;
-        Ok(condition)
-    };
-    parse().map_err(|e: Misparse| e.in_text(text))
+        parser.boolean()
+    })
+}
+
+/// Parses all of `text` with `parse`: nothing may follow what it reads.
+fn parse_whole<'a, T>(
+    text: &'a str,
+    tokens: &mut Tokens,
+    parse: impl FnOnce(&mut Parser<'a, '_>) -> Parsed<T>,
+) -> Result<T, SyntaxError> {
+    let mut parser = Parser::new(text, &mut tokens.0).map_err(|e| e.in_text(text))?;
+    let parsed = parse(&mut parser).map_err(|e| e.in_text(text))?;
+    parser.expect_end().map_err(|e| e.in_text(text))?;
+    Ok(parsed)
 }
 
 struct Parser<'a, 't> {
