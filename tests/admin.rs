@@ -1,7 +1,7 @@
 //! The plain-HTTP endpoints: `/healthz`, `/readyz` (ready once a certificate is loaded) and
 //! `/metrics`, whose real output must pass `promtool check metrics`.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::process::{Command, Stdio};

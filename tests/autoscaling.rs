@@ -3,7 +3,7 @@
 //! does: the replica count survives the switch to the autoscaler, the autoscaler's changes
 //! survive resyncs, and switching back restores the fixed count.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 

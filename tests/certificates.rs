@@ -1,7 +1,7 @@
 //! Certificate management: the self-managed CA against a mocked API server (tower-test: each step
 //! asserts the request and answers as the API server would), and file reloading.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! `telemetry-manager validate`: exit codes, messages per broken example, Secrets from the input,
 //! and no panic on any input bytes.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};

@@ -2,7 +2,7 @@
 //! a valid pipeline, writes the three conditions, watches only the referenced Secret, follows a
 //! Secret rotation, reads the cluster UID once, and releases the Lease on SIGTERM.
 
-mod common;
+use crate::common;
 
 use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};

@@ -5,7 +5,7 @@
 //! fields of the CRD, the endpoint rules' decisions, and, for every admission rule, the message
 //! that validating the row's example produces.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;

@@ -1,7 +1,7 @@
 //! The gateway's desired state (docs/reference/gateway.md): golden files of `render` for the
 //! scenarios of the reconciler issue, and the rules that goldens cannot show at a glance.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

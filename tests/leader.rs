@@ -1,6 +1,6 @@
 //! Leader election and status writes against a mocked API server (tower-test).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Reconcile passes against a mocked API server (tower-test): each step asserts the method and
 //! path, and answers as the API server would; an unexpected extra request fails the test.
 
-mod common;
+use crate::common;
 
 use common::mock_api::{self, ApiHandle, ok};
 use http::{Method, Response};

@@ -1,6 +1,6 @@
 //! The repository stands alone: nothing in it points at files that only its developers have.
 
-mod common;
+use crate::common;
 
 /// Written in pieces so that this file does not match itself.
 fn outside_references() -> [String; 3] {

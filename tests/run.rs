@@ -15,7 +15,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use serde_json::{Value, json};
 
-mod common;
+use crate::common;
 
 /// What the stand-in API server has seen.
 #[derive(Default)]

@@ -2,7 +2,7 @@
 //! docs/reference/tracepipeline.md#admission-rules (schema, CEL and webhook rules), with positive
 //! and negative cases for every rule.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

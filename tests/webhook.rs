@@ -1,7 +1,7 @@
 //! The webhook server on a real TLS socket (127.0.0.1, certificates issued at test time), driven
 //! with real AdmissionReview v1 bodies; every field of the response is checked.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
