@@ -345,3 +345,50 @@ pub fn env_var_suffix(name: &str) -> String {
         })
         .collect()
 }
+
+/// Whether two names have the same [`env_var_suffix`], without building either: the webhook
+/// compares a new name with every existing one.
+pub fn same_env_var_suffix(a: &str, b: &str) -> bool {
+    // The mapping changes ASCII bytes into ASCII bytes only, so equal suffixes mean equal lengths
+    // and byte-wise equal mappings.
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .all(|(x, y)| env_var_byte(x) == env_var_byte(y))
+}
+
+fn env_var_byte(byte: u8) -> u8 {
+    match byte {
+        b'.' | b'-' => b'_',
+        other => other.to_ascii_uppercase(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::{env_var_suffix, same_env_var_suffix};
+
+    #[test]
+    fn names_differing_in_dots_dashes_and_case_share_a_suffix() {
+        assert!(same_env_var_suffix("my-pipe.a", "my.pipe-a"));
+        assert!(same_env_var_suffix("Ab", "aB"));
+        assert!(!same_env_var_suffix("my-pipe", "my-pipes"));
+        assert!(!same_env_var_suffix("a_b", "a-c"));
+        assert!(same_env_var_suffix("ä-x", "ä.x"));
+        assert!(!same_env_var_suffix("ä", "Ä"));
+    }
+
+    proptest! {
+        #[test]
+        fn same_suffix_agrees_with_the_suffixes(
+            a in "[a-zA-Z0-9._ä-]{0,6}",
+            b in "[a-zA-Z0-9._ä-]{0,6}",
+        ) {
+            prop_assert_eq!(same_env_var_suffix(&a, &b), env_var_suffix(&a) == env_var_suffix(&b));
+            let twin: String = a.chars().map(|c| match c { '.' => '-', '-' => '.', c => c.to_ascii_lowercase() }).collect();
+            prop_assert!(same_env_var_suffix(&a, &twin));
+        }
+    }
+}

@@ -669,12 +669,12 @@ fn check_pipeline_count(cluster: ClusterState<'_>, settings: Settings, report: &
 }
 
 fn check_name_collision(name: &str, cluster: ClusterState<'_>, report: &mut Report) {
-    let suffix = api::env_var_suffix(name);
     if let Some(existing) = cluster
         .other_pipelines
         .iter()
-        .find(|other| other.as_str() != name && api::env_var_suffix(other) == suffix)
+        .find(|other| other.as_str() != name && api::same_env_var_suffix(other, name))
     {
+        let suffix = api::env_var_suffix(name);
         report.errors.push(
             FieldError::new(
                 "metadata.name",

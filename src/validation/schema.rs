@@ -190,12 +190,17 @@ struct NameKey {
 
 impl NameKey {
     fn of(name: &str) -> NameKey {
-        let mut prefix = [0u8; 8];
-        let head = &name.as_bytes()[..name.len().min(8)];
-        prefix[..head.len()].copy_from_slice(head);
+        // Byte by byte rather than a copy of the head: a copy of unknown length calls memcpy.
+        let prefix = name
+            .bytes()
+            .take(8)
+            .enumerate()
+            .fold(0u64, |prefix, (i, byte)| {
+                prefix | u64::from(byte) << (8 * i)
+            });
         NameKey {
             len: name.len(),
-            prefix: u64::from_le_bytes(prefix),
+            prefix,
         }
     }
 }
