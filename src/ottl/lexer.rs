@@ -45,8 +45,39 @@ pub(crate) struct LexError {
     pub message: String,
 }
 
+/// Byte classes of the lexer's rules, one table lookup per byte.
+const LOWER: u8 = 1;
+const UPPER: u8 = 2;
+const DIGIT: u8 = 4;
+const UNDERSCORE: u8 = 8;
+const WORD: u8 = LOWER | UPPER | DIGIT | UNDERSCORE;
+
+static CLASSES: [u8; 256] = {
+    let mut classes = [0u8; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        classes[byte] = match byte as u8 {
+            b'a'..=b'z' => LOWER,
+            b'A'..=b'Z' => UPPER,
+            b'0'..=b'9' => DIGIT,
+            b'_' => UNDERSCORE,
+            _ => 0,
+        };
+        byte += 1;
+    }
+    classes
+};
+
+/// Where the run of bytes in `classes` that starts at `at` ends.
+fn run_of(bytes: &[u8], mut at: usize, classes: u8) -> usize {
+    while at < bytes.len() && CLASSES[usize::from(bytes[at])] & classes != 0 {
+        at += 1;
+    }
+    at
+}
+
 fn is_word(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || byte == b'_'
+    CLASSES[usize::from(byte)] & WORD != 0
 }
 
 /// Splits `text` into `tokens` (emptied first), ending with one `End` token.
@@ -62,7 +93,7 @@ pub(crate) fn tokenize(text: &str, tokens: &mut Vec<Token>) -> Result<(), LexErr
             at += 1;
             continue;
         }
-        let (kind, end) = match next_token(text, at) {
+        let (kind, end, escaped) = match next_token(text, at) {
             Some(found) => found,
             None => {
                 let rest: String = text[at..].chars().take(16).collect();
@@ -81,10 +112,7 @@ pub(crate) fn tokenize(text: &str, tokens: &mut Vec<Token>) -> Result<(), LexErr
             }
         };
         // Text without a backslash has nothing to decode, so it cannot be an invalid string.
-        if kind == TokenKind::String
-            && text[at + 1..end - 1].contains('\\')
-            && let Err(problem) = unescape(&text[at + 1..end - 1])
-        {
+        if escaped && let Err(problem) = unescape(&text[at + 1..end - 1]) {
             return Err(LexError {
                 offset: at,
                 message: format!("invalid string {}: {problem}", &text[at..end]),
@@ -105,15 +133,43 @@ pub(crate) fn tokenize(text: &str, tokens: &mut Vec<Token>) -> Result<(), LexErr
     Ok(())
 }
 
-fn digits(bytes: &[u8], mut at: usize) -> usize {
-    while at < bytes.len() && bytes[at].is_ascii_digit() {
-        at += 1;
-    }
-    at
+fn digits(bytes: &[u8], at: usize) -> usize {
+    run_of(bytes, at, DIGIT)
 }
 
-/// The first grammar rule that matches at `at`, and where its match ends.
-fn next_token(text: &str, at: usize) -> Option<(TokenKind, usize)> {
+/// The first grammar rule that matches at `at`, where its match ends, and for a string whether
+/// it holds a backslash.
+fn next_token(text: &str, at: usize) -> Option<(TokenKind, usize, bool)> {
+    if text.as_bytes()[at] == b'"' {
+        return string_token(text.as_bytes(), at);
+    }
+    other_token(text, at).map(|(kind, end)| (kind, end, false))
+}
+
+/// The double-quoted string at `at`: where it ends and whether it holds a backslash.
+fn string_token(bytes: &[u8], at: usize) -> Option<(TokenKind, usize, bool)> {
+    let mut escaped = false;
+    let mut end = at + 1;
+    while end < bytes.len() {
+        match bytes[end] {
+            b'\\' => {
+                escaped = true;
+                end += 1;
+                // `\\.` takes one whole character.
+                while end + 1 < bytes.len() && (bytes[end + 1] & 0xC0) == 0x80 {
+                    end += 1;
+                }
+                end += 1;
+            }
+            b'"' => return Some((TokenKind::String, end + 1, escaped)),
+            _ => end += 1,
+        }
+    }
+    None
+}
+
+/// The first grammar rule other than a string's that matches at `at`, and where its match ends.
+fn other_token(text: &str, at: usize) -> Option<(TokenKind, usize)> {
     let bytes = text.as_bytes();
     let byte = bytes[at];
     let next = bytes.get(at + 1).copied();
@@ -149,35 +205,11 @@ fn next_token(text: &str, at: usize) -> Option<(TokenKind, usize)> {
             return Some((TokenKind::Int, whole));
         }
     }
-    if byte == b'"' {
-        let mut end = at + 1;
-        while end < bytes.len() {
-            match bytes[end] {
-                b'\\' => {
-                    end += 1;
-                    // `\\.` takes one whole character.
-                    while end + 1 < bytes.len() && (bytes[end + 1] & 0xC0) == 0x80 {
-                        end += 1;
-                    }
-                    end += 1;
-                }
-                b'"' => return Some((TokenKind::String, end + 1)),
-                _ => end += 1,
-            }
-        }
-        return None;
-    }
     if byte.is_ascii_lowercase() {
         // Keywords are whole words (`\b(nil)\b` and the like); a name runs on through digits and
         // underscores but stops before an uppercase letter.
-        let mut word_end = at + 1;
-        while word_end < bytes.len() && bytes[word_end].is_ascii_lowercase() {
-            word_end += 1;
-        }
-        let mut end = word_end;
-        while end < bytes.len() && is_word(bytes[end]) && !bytes[end].is_ascii_uppercase() {
-            end += 1;
-        }
+        let word_end = run_of(bytes, at + 1, LOWER);
+        let end = run_of(bytes, word_end, LOWER | DIGIT | UNDERSCORE);
         let boundary_before = at == 0 || !is_word(bytes[at - 1]);
         let boundary_after = word_end == bytes.len() || !is_word(bytes[word_end]);
         if boundary_before
@@ -211,15 +243,10 @@ fn next_token(text: &str, at: usize) -> Option<(TokenKind, usize)> {
         return single;
     }
     if byte.is_ascii_uppercase() {
-        let mut end = at + 1;
-        while end < bytes.len()
-            && (bytes[end].is_ascii_uppercase()
-                || bytes[end].is_ascii_digit()
-                || bytes[end] == b'_')
-        {
-            end += 1;
-        }
-        return Some((TokenKind::Uppercase, end));
+        return Some((
+            TokenKind::Uppercase,
+            run_of(bytes, at + 1, UPPER | DIGIT | UNDERSCORE),
+        ));
     }
     None
 }
