@@ -124,7 +124,11 @@ impl Node {
         self.keys
             .iter()
             .zip(&self.properties)
-            .find(|(k, p)| **k == key && p.name == name)
+            .find(|(k, p)| {
+                **k == key
+                    && (name.len() <= NameKey::PREFIX
+                        || NameKey::rest(&p.name) == NameKey::rest(name))
+            })
             .map(|(_, p)| p)
     }
 
@@ -189,15 +193,21 @@ struct NameKey {
 }
 
 impl NameKey {
+    const PREFIX: usize = 8;
+
+    /// What two names with equal keys can still differ in: the bytes after the prefix.
+    fn rest(name: &str) -> &[u8] {
+        name.as_bytes().get(NameKey::PREFIX..).unwrap_or_default()
+    }
+
     fn of(name: &str) -> NameKey {
-        // Byte by byte rather than a copy of the head: a copy of unknown length calls memcpy.
-        let prefix = name
-            .bytes()
-            .take(8)
-            .enumerate()
-            .fold(0u64, |prefix, (i, byte)| {
+        let prefix = match name.as_bytes().first_chunk::<{ NameKey::PREFIX }>() {
+            Some(head) => u64::from_le_bytes(*head),
+            // Byte by byte rather than a copy of the head: a copy of unknown length calls memcpy.
+            None => name.bytes().enumerate().fold(0u64, |prefix, (i, byte)| {
                 prefix | u64::from(byte) << (8 * i)
-            });
+            }),
+        };
         NameKey {
             len: name.len(),
             prefix,
@@ -584,4 +594,54 @@ fn type_error(path: Path<'_>, actual: &'static str, expected: &'static str) -> F
         Cause::Schema,
     )
     .with_value(quote(actual))
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaProps;
+
+    use super::{Node, Type};
+
+    fn typed(type_: &str) -> JSONSchemaProps {
+        JSONSchemaProps {
+            type_: Some(type_.to_string()),
+            ..JSONSchemaProps::default()
+        }
+    }
+
+    /// Names that share a length and their first eight bytes are told apart by the rest.
+    #[test]
+    fn declared_fields_are_found_by_their_whole_name() {
+        let declared = [
+            ("a", "string"),
+            ("insecure", "boolean"),
+            ("insecureSkipVerify", "integer"),
+            ("insecureSkipVerifx", "number"),
+            ("insecureX", "array"),
+        ];
+        let node = Node::compile(&JSONSchemaProps {
+            type_: Some("object".to_string()),
+            properties: Some(
+                declared
+                    .iter()
+                    .map(|(name, type_)| (name.to_string(), typed(type_)))
+                    .collect(),
+            ),
+            ..JSONSchemaProps::default()
+        });
+        for (name, type_) in declared {
+            let found = node.property(name).map(|n| n.type_);
+            assert_eq!(found, Some(Type::of(Some(type_))), "{name}");
+        }
+        for unknown in [
+            "",
+            "b",
+            "insecur",
+            "insecureSkipVerifz",
+            "insecureY",
+            "Insecure",
+        ] {
+            assert!(node.property(unknown).is_none(), "{unknown}");
+        }
+    }
 }
