@@ -386,8 +386,18 @@ mod tests {
             a in "[a-zA-Z0-9._ä-]{0,6}",
             b in "[a-zA-Z0-9._ä-]{0,6}",
         ) {
-            prop_assert_eq!(same_env_var_suffix(&a, &b), env_var_suffix(&a) == env_var_suffix(&b));
-            let twin: String = a.chars().map(|c| match c { '.' => '-', '-' => '.', c => c.to_ascii_lowercase() }).collect();
+            prop_assert_eq!(
+                same_env_var_suffix(&a, &b),
+                env_var_suffix(&a) == env_var_suffix(&b)
+            );
+            let twin: String = a
+                .chars()
+                .map(|c| match c {
+                    '.' => '-',
+                    '-' => '.',
+                    c => c.to_ascii_lowercase(),
+                })
+                .collect();
             prop_assert!(same_env_var_suffix(&a, &twin));
         }
     }
