@@ -339,9 +339,12 @@ pub struct TracePipelineStatus {
 /// with the same suffix would collide.
 pub fn env_var_suffix(name: &str) -> String {
     name.chars()
-        .map(|c| match c {
-            '.' | '-' => '_',
-            c => c.to_ascii_uppercase(),
+        .map(|c| {
+            if c.is_ascii() {
+                char::from(env_var_byte(c as u8))
+            } else {
+                c
+            }
         })
         .collect()
 }
@@ -357,6 +360,7 @@ pub fn same_env_var_suffix(a: &str, b: &str) -> bool {
             .all(|(x, y)| env_var_byte(x) == env_var_byte(y))
 }
 
+/// The suffix's rule for one byte: non-ASCII bytes stay as they are.
 fn env_var_byte(byte: u8) -> u8 {
     match byte {
         b'.' | b'-' => b'_',

@@ -80,10 +80,13 @@ fn parse_whole<'a, T>(
     tokens: &mut Tokens,
     parse: impl FnOnce(&mut Parser<'a, '_>) -> Parsed<T>,
 ) -> Result<T, SyntaxError> {
-    let mut parser = Parser::new(text, &mut tokens.0).map_err(|e| e.in_text(text))?;
-    let parsed = parse(&mut parser).map_err(|e| e.in_text(text))?;
-    parser.expect_end().map_err(|e| e.in_text(text))?;
-    Ok(parsed)
+    let run = || {
+        let mut parser = Parser::new(text, &mut tokens.0)?;
+        let parsed = parse(&mut parser)?;
+        parser.expect_end()?;
+        Ok(parsed)
+    };
+    run().map_err(|e: Misparse| e.in_text(text))
 }
 
 struct Parser<'a, 't> {
