@@ -11,7 +11,7 @@ use telemetry_manager::ottl::{check_filter, check_transform};
 
 // The manager's allocator (src/main.rs), so that allocation costs are as in production.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: telemetry_manager::allocator::MiMalloc = telemetry_manager::allocator::MiMalloc;
 
 const STATEMENTS: [&str; 10] = [
     r#"set(span.attributes["env"], "prod")"#,

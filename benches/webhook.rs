@@ -27,7 +27,7 @@ mod common;
 
 // The manager's allocator (src/main.rs), so that both servers here run as in production.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: telemetry_manager::allocator::MiMalloc = telemetry_manager::allocator::MiMalloc;
 
 const PATH: &str = "/validate-telemetry-kyma-project-io-v1beta1-tracepipeline";
 const CONNECTIONS: usize = 4;

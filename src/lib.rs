@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod admission;
+pub mod allocator;
 pub mod api;
 pub mod cli;
 pub mod flow;
