@@ -80,7 +80,9 @@ fn is_word(byte: u8) -> bool {
     CLASSES[usize::from(byte)] & WORD != 0
 }
 
-/// Splits `text` into `tokens` (emptied first), ending with one `End` token.
+/// Splits `text` into `tokens` (emptied first), ending with one `End` token. A token's first
+/// byte decides which of the grammar's rules can match there, so each position is tried against
+/// those rules only, in the grammar's order.
 pub(crate) fn tokenize(text: &str, tokens: &mut Vec<Token>) -> Result<(), LexError> {
     let bytes = text.as_bytes();
     tokens.clear();
@@ -89,35 +91,42 @@ pub(crate) fn tokenize(text: &str, tokens: &mut Vec<Token>) -> Result<(), LexErr
     let mut at = 0;
     while at < bytes.len() {
         let byte = bytes[at];
-        if matches!(byte, b' ' | b'\t' | b'\n' | b'\r' | 0x0c) {
-            at += 1;
-            continue;
-        }
-        let (kind, end, escaped) = match next_token(text, at) {
-            Some(found) => found,
-            None => {
-                let rest: String = text[at..].chars().take(16).collect();
-                let message = if byte == b'"' {
-                    format!("string starting {rest:?} is not terminated")
-                } else {
-                    format!(
-                        "unexpected character {:?}",
-                        text[at..].chars().next().unwrap_or(' ')
-                    )
-                };
+        let next = bytes.get(at + 1).copied();
+        let (kind, end) = match byte {
+            b' ' | b'\t' | b'\n' | b'\r' | 0x0c => {
+                at += 1;
+                continue;
+            }
+            b'"' => (TokenKind::String, string_end(text, at)?),
+            b'a'..=b'z' => lowercase(text, at),
+            b'A'..=b'Z' => (
+                TokenKind::Uppercase,
+                run_of(bytes, at + 1, UPPER | DIGIT | UNDERSCORE),
+            ),
+            b'0'..=b'9' | b'.' => number_or_dot(bytes, at),
+            b'=' | b'!' | b'<' | b'>' if next == Some(b'=') => (TokenKind::Compare, at + 2),
+            b'<' | b'>' => (TokenKind::Compare, at + 1),
+            b'=' => (TokenKind::Equal, at + 1),
+            b'+' | b'-' => (TokenKind::AddSub, at + 1),
+            b'/' | b'*' => (TokenKind::MulDiv, at + 1),
+            b'(' => (TokenKind::LParen, at + 1),
+            b')' => (TokenKind::RParen, at + 1),
+            b'{' => (TokenKind::LBrace, at + 1),
+            b'}' => (TokenKind::RBrace, at + 1),
+            b':' => (TokenKind::Colon, at + 1),
+            b',' => (TokenKind::Comma, at + 1),
+            b'[' => (TokenKind::LBracket, at + 1),
+            b']' => (TokenKind::RBracket, at + 1),
+            _ => {
                 return Err(LexError {
                     offset: at,
-                    message,
+                    message: format!(
+                        "unexpected character {:?}",
+                        text[at..].chars().next().unwrap_or(' ')
+                    ),
                 });
             }
         };
-        // Text without a backslash has nothing to decode, so it cannot be an invalid string.
-        if escaped && let Err(problem) = unescape(&text[at + 1..end - 1]) {
-            return Err(LexError {
-                offset: at,
-                message: format!("invalid string {}: {problem}", &text[at..end]),
-            });
-        }
         tokens.push(Token {
             kind,
             start: at,
@@ -137,17 +146,10 @@ fn digits(bytes: &[u8], at: usize) -> usize {
     run_of(bytes, at, DIGIT)
 }
 
-/// The first grammar rule that matches at `at`, where its match ends, and for a string whether
-/// it holds a backslash.
-fn next_token(text: &str, at: usize) -> Option<(TokenKind, usize, bool)> {
-    if text.as_bytes()[at] == b'"' {
-        return string_token(text.as_bytes(), at);
-    }
-    other_token(text, at).map(|(kind, end)| (kind, end, false))
-}
-
-/// The double-quoted string at `at`: where it ends and whether it holds a backslash.
-fn string_token(bytes: &[u8], at: usize) -> Option<(TokenKind, usize, bool)> {
+/// Where the double-quoted string at `at` ends (after its closing quote), if it is terminated
+/// and its escapes decode.
+fn string_end(text: &str, at: usize) -> Result<usize, LexError> {
+    let bytes = text.as_bytes();
     let mut escaped = false;
     let mut end = at + 1;
     while end < bytes.len() {
@@ -161,94 +163,82 @@ fn string_token(bytes: &[u8], at: usize) -> Option<(TokenKind, usize, bool)> {
                 }
                 end += 1;
             }
-            b'"' => return Some((TokenKind::String, end + 1, escaped)),
+            b'"' => {
+                end += 1;
+                // Text without a backslash has nothing to decode, so it cannot be invalid.
+                if escaped && let Err(problem) = unescape(&text[at + 1..end - 1]) {
+                    return Err(LexError {
+                        offset: at,
+                        message: format!("invalid string {}: {problem}", &text[at..end]),
+                    });
+                }
+                return Ok(end);
+            }
             _ => end += 1,
         }
     }
-    None
+    let rest: String = text[at..].chars().take(16).collect();
+    Err(LexError {
+        offset: at,
+        message: format!("string starting {rest:?} is not terminated"),
+    })
 }
 
-/// The first grammar rule other than a string's that matches at `at`, and where its match ends.
-fn other_token(text: &str, at: usize) -> Option<(TokenKind, usize)> {
-    let bytes = text.as_bytes();
-    let byte = bytes[at];
-    let next = bytes.get(at + 1).copied();
-    // Bytes: 0x[a-fA-F0-9]+
-    if byte == b'0' && next == Some(b'x') && bytes.get(at + 2).is_some_and(u8::is_ascii_hexdigit) {
+/// The token at a digit or a dot: Bytes `0x[a-fA-F0-9]+`, Float
+/// `(\d+\.\d*|\d*\.\d+)([eE][-+]?\d+)?`, Int `\d+`, or else the dot itself.
+fn number_or_dot(bytes: &[u8], at: usize) -> (TokenKind, usize) {
+    if bytes[at] == b'0'
+        && bytes.get(at + 1) == Some(&b'x')
+        && bytes.get(at + 2).is_some_and(u8::is_ascii_hexdigit)
+    {
         let mut end = at + 2;
         while end < bytes.len() && bytes[end].is_ascii_hexdigit() {
             end += 1;
         }
-        return Some((TokenKind::Bytes, end));
+        return (TokenKind::Bytes, end);
     }
-    // Float: (\d+\.\d*|\d*\.\d+)([eE][-+]?\d+)?
-    if byte.is_ascii_digit() || byte == b'.' {
-        let whole = digits(bytes, at);
-        if bytes.get(whole) == Some(&b'.') {
-            let fraction = digits(bytes, whole + 1);
-            if whole > at || fraction > whole + 1 {
-                let mut end = fraction;
-                if matches!(bytes.get(end), Some(b'e' | b'E')) {
-                    let mut exponent = end + 1;
-                    if matches!(bytes.get(exponent), Some(b'+' | b'-')) {
-                        exponent += 1;
-                    }
-                    let exponent_end = digits(bytes, exponent);
-                    if exponent_end > exponent {
-                        end = exponent_end;
-                    }
+    let whole = digits(bytes, at);
+    if bytes.get(whole) == Some(&b'.') {
+        let fraction = digits(bytes, whole + 1);
+        if whole > at || fraction > whole + 1 {
+            let mut end = fraction;
+            if matches!(bytes.get(end), Some(b'e' | b'E')) {
+                let mut exponent = end + 1;
+                if matches!(bytes.get(exponent), Some(b'+' | b'-')) {
+                    exponent += 1;
                 }
-                return Some((TokenKind::Float, end));
+                let exponent_end = digits(bytes, exponent);
+                if exponent_end > exponent {
+                    end = exponent_end;
+                }
             }
-        }
-        if whole > at {
-            return Some((TokenKind::Int, whole));
+            return (TokenKind::Float, end);
         }
     }
-    if byte.is_ascii_lowercase() {
-        // Keywords are whole words (`\b(nil)\b` and the like); a name runs on through digits and
-        // underscores but stops before an uppercase letter.
-        let word_end = run_of(bytes, at + 1, LOWER);
-        let end = run_of(bytes, word_end, LOWER | DIGIT | UNDERSCORE);
-        let boundary_before = at == 0 || !is_word(bytes[at - 1]);
-        let boundary_after = word_end == bytes.len() || !is_word(bytes[word_end]);
-        if boundary_before
-            && boundary_after
-            && let Some(kind) = keyword(&text[at..word_end])
-        {
-            return Some((kind, word_end));
-        }
-        return Some((TokenKind::Lowercase, end));
+    if whole > at {
+        (TokenKind::Int, whole)
+    } else {
+        (TokenKind::Dot, at + 1)
     }
-    let single = match byte {
-        b'=' if next == Some(b'=') => Some((TokenKind::Compare, at + 2)),
-        b'!' if next == Some(b'=') => Some((TokenKind::Compare, at + 2)),
-        b'>' | b'<' if next == Some(b'=') => Some((TokenKind::Compare, at + 2)),
-        b'>' | b'<' => Some((TokenKind::Compare, at + 1)),
-        b'+' | b'-' => Some((TokenKind::AddSub, at + 1)),
-        b'/' | b'*' => Some((TokenKind::MulDiv, at + 1)),
-        b'=' => Some((TokenKind::Equal, at + 1)),
-        b'(' => Some((TokenKind::LParen, at + 1)),
-        b')' => Some((TokenKind::RParen, at + 1)),
-        b'{' => Some((TokenKind::LBrace, at + 1)),
-        b'}' => Some((TokenKind::RBrace, at + 1)),
-        b':' => Some((TokenKind::Colon, at + 1)),
-        b',' => Some((TokenKind::Comma, at + 1)),
-        b'.' => Some((TokenKind::Dot, at + 1)),
-        b'[' => Some((TokenKind::LBracket, at + 1)),
-        b']' => Some((TokenKind::RBracket, at + 1)),
-        _ => None,
-    };
-    if single.is_some() {
-        return single;
+}
+
+/// The token at a lowercase letter. Keywords are whole words (`\b(nil)\b` and the like); a name
+/// runs on through digits and underscores but stops before an uppercase letter.
+fn lowercase(text: &str, at: usize) -> (TokenKind, usize) {
+    let bytes = text.as_bytes();
+    let word_end = run_of(bytes, at + 1, LOWER);
+    let boundary_before = at == 0 || !is_word(bytes[at - 1]);
+    let boundary_after = word_end == bytes.len() || !is_word(bytes[word_end]);
+    if boundary_before
+        && boundary_after
+        && let Some(kind) = keyword(&text[at..word_end])
+    {
+        return (kind, word_end);
     }
-    if byte.is_ascii_uppercase() {
-        return Some((
-            TokenKind::Uppercase,
-            run_of(bytes, at + 1, UPPER | DIGIT | UNDERSCORE),
-        ));
-    }
-    None
+    (
+        TokenKind::Lowercase,
+        run_of(bytes, word_end, LOWER | DIGIT | UNDERSCORE),
+    )
 }
 
 /// The 1-based column, in characters, of the byte `offset` of `text`: tokens and syntax trees
