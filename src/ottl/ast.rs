@@ -32,6 +32,10 @@ pub struct Call<'a> {
     pub args: Vec<Arg<'a>>,
     /// Keys indexing a converter's result: `Split(span.name, ",")[0]`.
     pub keys: Vec<Expr<'a>>,
+    /// Where the function of this name sits in the collector's function table, if any surface
+    /// defines it: found once while parsing, since context inference and the checks each ask
+    /// for it.
+    pub(crate) function: Option<u16>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -40,7 +40,7 @@ pub(crate) struct Checker {
 pub(crate) enum Use<'a> {
     /// The context name a path starts with.
     Context(&'a str),
-    Function(&'a str),
+    Function(&'a Call<'a>),
     Enum(&'a str),
     /// A path without a context name.
     BarePath(&'a Path<'a>),
@@ -58,7 +58,7 @@ pub(crate) fn statement_uses<'a>(
 }
 
 fn call_uses<'a>(call: &'a Call<'a>, visit: &mut impl FnMut(Use<'a>, usize)) {
-    visit(Use::Function(&call.name), call.at.0);
+    visit(Use::Function(call), call.at.0);
     for arg in &call.args {
         expr_uses(&arg.value, visit);
     }
@@ -293,6 +293,14 @@ impl Checker {
         ))
     }
 
+    /// The function `call` calls, as this surface and context define it, or the error to report.
+    pub fn called(&self, call: &Call, editor: bool) -> Result<&'static Function, Problem> {
+        match self.surface.function_at(self.context, call.function) {
+            Some(function) => Ok(function),
+            None => Err(self.unknown_function(&call.name, call.at.0, editor)),
+        }
+    }
+
     /// The function `name` as this surface and context define it, or the error to report.
     pub fn function(
         &self,
@@ -300,9 +308,13 @@ impl Checker {
         offset: usize,
         editor: bool,
     ) -> Result<&'static Function, Problem> {
-        if let Some(function) = self.surface.function(self.context, name) {
-            return Ok(function);
+        match self.surface.function(self.context, name) {
+            Some(function) => Ok(function),
+            None => Err(self.unknown_function(name, offset, editor)),
         }
+    }
+
+    fn unknown_function(&self, name: &str, offset: usize, editor: bool) -> Problem {
         let suggestion = closest(
             name,
             self.surface
@@ -310,14 +322,14 @@ impl Checker {
                 .filter(|f| f.editor == editor)
                 .map(|f| f.name),
         );
-        Err(problem(
+        problem(
             offset,
             format!("unknown function \"{name}\"{}", did_you_mean(suggestion)),
-        ))
+        )
     }
 
     fn call(&self, call: &Call, top: bool) -> Checked {
-        let function = self.function(&call.name, call.at.0, top)?;
+        let function = self.called(call, top)?;
         if !top && function.editor {
             return Err(problem(
                 call.at.0,

@@ -81,6 +81,28 @@ pub(crate) fn function_index(name: &str) -> Option<u16> {
         .and_then(|at| u16::try_from(at).ok())
 }
 
+/// Which functions each surface and context defines, one bit per position in
+/// [`tables::FUNCTIONS`], at `surface * 4 + context`: every call is looked up in its surface and
+/// context during inference and again while it is checked.
+static MEMBERSHIP: LazyLock<Vec<Vec<u64>>> = LazyLock::new(|| {
+    let surfaces = [
+        Surface::TransformStatement,
+        Surface::TransformCondition,
+        Surface::FilterCondition,
+    ];
+    surfaces
+        .into_iter()
+        .flat_map(|surface| Context::ALL.map(|context| surface.table(context)))
+        .map(|table| {
+            let mut words = vec![0u64; tables::FUNCTIONS.len().div_ceil(64)];
+            for &index in table {
+                words[usize::from(index) / 64] |= 1 << (index % 64);
+            }
+            words
+        })
+        .collect()
+});
+
 /// Where a call is written, which decides the function set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Surface {
@@ -110,14 +132,19 @@ impl Surface {
 
     /// The function of that name in this surface and context.
     pub(crate) fn function(self, context: Context, name: &str) -> Option<&'static Function> {
-        let index = function_index(name)?;
-        self.has(context, index)
-            .then(|| &tables::FUNCTIONS[usize::from(index)])
+        self.function_at(context, function_index(name))
     }
 
-    /// Whether the function at `index` of [`tables::FUNCTIONS`] is defined here.
-    pub(crate) fn has(self, context: Context, index: u16) -> bool {
-        self.table(context).binary_search(&index).is_ok()
+    /// The function at `index` of [`tables::FUNCTIONS`] (from [`function_index`]), if this
+    /// surface and context define it.
+    pub(crate) fn function_at(
+        self,
+        context: Context,
+        index: Option<u16>,
+    ) -> Option<&'static Function> {
+        let index = usize::from(index?);
+        let words = &MEMBERSHIP[self as usize * Context::ALL.len() + context as usize];
+        (words[index / 64] >> (index % 64) & 1 == 1).then(|| &tables::FUNCTIONS[index])
     }
 
     /// Every function of this surface and context.
@@ -148,6 +175,18 @@ mod tests {
                 let table = surface.table(context);
                 assert!(table.windows(2).all(|pair| pair[0] < pair[1]));
                 assert!(surface.function(context, "IsMatch").is_some());
+                for (index, function) in tables::FUNCTIONS.iter().enumerate() {
+                    let index = u16::try_from(index).unwrap();
+                    let defined = surface.function_at(context, Some(index));
+                    assert_eq!(
+                        defined.is_some(),
+                        table.contains(&index),
+                        "{surface:?} {context:?} {}",
+                        function.name
+                    );
+                    assert!(defined.is_none_or(|defined| std::ptr::eq(defined, function)));
+                }
+                assert!(surface.function_at(context, None).is_none());
             }
         }
         assert_eq!(function_index("NoSuchFunction"), None);

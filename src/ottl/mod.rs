@@ -162,9 +162,9 @@ fn supports(texts: &[Text], context: Context) -> Result<(), OttlError> {
         let mut lacking_function = None;
         let mut lacking_enum = None;
         text.uses(&mut |used, offset| match used {
-            Use::Function(name) if lacking_function.is_none() => {
-                let editor = name.starts_with(|c: char| c.is_ascii_lowercase());
-                lacking_function = checker.function(name, offset, editor).err();
+            Use::Function(call) if lacking_function.is_none() => {
+                let editor = call.name.starts_with(|c: char| c.is_ascii_lowercase());
+                lacking_function = checker.called(call, editor).err();
             }
             Use::Enum(symbol) if lacking_enum.is_none() && !context.has_enum(symbol) => {
                 lacking_enum = Some(unknown_enum(text, context, symbol, offset));

@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 
 use super::ast::{Arg, Call, CompareOp, Expr, ExprKind, Field, MathOp, Offset, Path, Statement};
+use super::functions::function_index;
 use super::lexer::{Token, TokenKind, char_column, tokenize};
 
 /// How deeply parentheses, lists, maps, calls and keys may nest. Real statements stay far below;
@@ -280,6 +281,7 @@ impl<'a, 't> Parser<'a, 't> {
             return Err(self.error_here(format!("the editor call \"{name}\" cannot be indexed")));
         }
         let editor = Call {
+            function: function_index(&name),
             name,
             at: Offset(first.start),
             args,
@@ -617,6 +619,7 @@ impl<'a, 't> Parser<'a, 't> {
                     let args = self.arguments()?;
                     let keys = self.keys()?;
                     ExprKind::Call(Box::new(Call {
+                        function: function_index(&name),
                         name,
                         at,
                         args,
