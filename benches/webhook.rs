@@ -1,7 +1,8 @@
 //! Webhook throughput and latency over TLS with keep-alive, next to a baseline server on the same
 //! TLS stack that answers every request with a fixed AdmissionReview.
 //!
-//! `cargo bench --bench webhook` (options: `-- --rounds N --seconds S --operation CREATE|DELETE`).
+//! `cargo bench --bench webhook` (options: `-- --rounds N --seconds S --operation CREATE|DELETE`,
+//! and `--in-process N [--kind plain|ottl|baseline]` for the handlers alone, see [`in_process`]).
 //! Each round sends the pipeline without OTTL and the same pipeline with 10 transform statements
 //! and 5 filter conditions to the webhook, and the first to the baseline. Results go to
 //! BENCHMARKS.md.
@@ -21,6 +22,7 @@ use telemetry_manager::metrics::Metrics;
 use telemetry_manager::tls::{self, CertStore, self_signed::CertificateAuthority};
 use telemetry_manager::validation::{InMemorySecrets, Settings};
 use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -342,6 +344,97 @@ async fn latency_at(
     }
 }
 
+/// The webhook's router as the manager serves it, over an in-memory cluster with the Secret the
+/// pipeline references and two other pipelines.
+fn webhook_router() -> Router {
+    let mut secrets = InMemorySecrets::default();
+    secrets.insert(
+        "observability",
+        "creds",
+        [
+            ("user".to_string(), b"tenant".to_vec()),
+            ("password".to_string(), b"s3cret".to_vec()),
+        ]
+        .into(),
+    );
+    let cluster = common::FakeCluster {
+        pipelines: vec!["existing-a".into(), "existing-b".into()],
+        secrets,
+        ..common::FakeCluster::default()
+    };
+    let admission = Arc::new(Admission::new(cluster, Settings::default()));
+    server::router(admission, Metrics::new())
+}
+
+/// The baseline: the same path answered with a fixed AdmissionReview after reading the body.
+fn baseline_router() -> Router {
+    let fixed = Bytes::from_static(
+        br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"705ab4f5-6393-11e8-b7cc-42010a800002","allowed":true}}"#,
+    );
+    Router::new().route(
+        PATH,
+        post(move |_body: Bytes| {
+            let fixed = fixed.clone();
+            async move { ([(http::header::CONTENT_TYPE, "application/json")], fixed) }
+        }),
+    )
+}
+
+/// The review body for `operation`: `DELETE` measures the HTTP, TLS and review and object
+/// decoding without the rules and cluster reads.
+fn review(operation: &str, with_ottl: bool) -> Bytes {
+    Bytes::from(
+        String::from_utf8(review_body(with_ottl))
+            .unwrap()
+            .replace("\"CREATE\"", &format!("\"{operation}\"")),
+    )
+}
+
+/// `--in-process N`: N requests of each kind through the routers themselves, without sockets,
+/// TLS or HTTP, on one thread: the handlers' own cost, which is what the webhook adds to the
+/// baseline. `--kind plain|ottl|baseline` runs one kind only: under `valgrind --tool=callgrind`
+/// with two values of N, the difference in instructions divided by the difference in N is that
+/// kind's instructions per request.
+async fn in_process(requests: u32, operation: &str, only: Option<&str>) {
+    let routers = [
+        (
+            "plain",
+            "webhook, pipeline without OTTL",
+            webhook_router(),
+            review(operation, false),
+        ),
+        (
+            "ottl",
+            "webhook, same pipeline with 10 statements and 5 conditions",
+            webhook_router(),
+            review(operation, true),
+        ),
+        (
+            "baseline",
+            "baseline: fixed AdmissionReview",
+            baseline_router(),
+            review(operation, false),
+        ),
+    ];
+    for (kind, name, router, body) in routers {
+        if only.is_some_and(|only| only != kind) {
+            continue;
+        }
+        let start = Instant::now();
+        for _ in 0..requests {
+            let request = http::Request::post(format!("{PATH}?timeout=10s"))
+                .header("content-type", "application/json")
+                .body(axum::body::Body::from(body.clone()))
+                .unwrap();
+            let response = router.clone().oneshot(request).await.unwrap();
+            assert_eq!(response.status(), 200);
+            std::hint::black_box(response.into_body().collect().await.unwrap().to_bytes());
+        }
+        let micros = start.elapsed().as_secs_f64() * 1e6 / f64::from(requests.max(1));
+        println!("{name}: {micros:.2} µs per request in process");
+    }
+}
+
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
@@ -364,6 +457,16 @@ fn main() {
         .unwrap_or_else(|| "CREATE".to_string());
     let seconds = arg("--seconds", 5);
     tls::install_crypto_provider();
+    if std::env::args().any(|a| a == "--in-process") {
+        let kind = std::env::args().skip_while(|a| a != "--kind").nth(1);
+        let requests = u32::try_from(arg("--in-process", 100_000)).unwrap();
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(in_process(requests, &operation, kind.as_deref()));
+        return;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -374,41 +477,9 @@ fn main() {
         let store = CertStore::new();
         store.replace(serving);
 
-        let mut secrets = InMemorySecrets::default();
-        secrets.insert(
-            "observability",
-            "creds",
-            [("user".to_string(), b"tenant".to_vec()), ("password".to_string(), b"s3cret".to_vec())].into(),
-        );
-        let cluster = common::FakeCluster {
-            pipelines: vec!["existing-a".into(), "existing-b".into()],
-            secrets,
-            ..common::FakeCluster::default()
-        };
-        let admission = Arc::new(Admission::new(cluster, Settings::default()));
-        let webhook = start(server::router(admission, Metrics::new()), store.clone()).await;
-
-        let fixed = Bytes::from_static(
-            br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"705ab4f5-6393-11e8-b7cc-42010a800002","allowed":true}}"#,
-        );
-        let baseline_router = Router::new().route(
-            PATH,
-            post(move |_body: Bytes| {
-                let fixed = fixed.clone();
-                async move { ([(http::header::CONTENT_TYPE, "application/json")], fixed) }
-            }),
-        );
-        let baseline = start(baseline_router, store).await;
-        // `--operation DELETE` measures the HTTP, TLS and review and object decoding without the
-        // rules and cluster reads.
-        let body_of = |with_ottl: bool| {
-            Bytes::from(
-                String::from_utf8(review_body(with_ottl))
-                    .unwrap()
-                    .replace("\"CREATE\"", &format!("\"{operation}\"")),
-            )
-        };
-        let (body, ottl_body) = (body_of(false), body_of(true));
+        let webhook = start(webhook_router(), store.clone()).await;
+        let baseline = start(baseline_router(), store).await;
+        let (body, ottl_body) = (review(&operation, false), review(&operation, true));
         let ca_pem = ca.cert_pem.clone();
         for (name, body) in [("without OTTL", &body), ("with OTTL", &ottl_body)] {
             let answer = answer(webhook.addr, &ca_pem, body).await;
