@@ -85,12 +85,7 @@ pub(crate) fn function_index(name: &str) -> Option<u16> {
 /// [`tables::FUNCTIONS`], at `surface * 4 + context`: every call is looked up in its surface and
 /// context during inference and again while it is checked.
 static MEMBERSHIP: LazyLock<Vec<Vec<u64>>> = LazyLock::new(|| {
-    let surfaces = [
-        Surface::TransformStatement,
-        Surface::TransformCondition,
-        Surface::FilterCondition,
-    ];
-    surfaces
+    Surface::ALL
         .into_iter()
         .flat_map(|surface| Context::ALL.map(|context| surface.table(context)))
         .map(|table| {
@@ -112,6 +107,13 @@ pub(crate) enum Surface {
 }
 
 impl Surface {
+    /// In declaration order, which [`MEMBERSHIP`] is indexed by.
+    const ALL: [Surface; 3] = [
+        Surface::TransformStatement,
+        Surface::TransformCondition,
+        Surface::FilterCondition,
+    ];
+
     fn table(self, context: Context) -> &'static [u16] {
         use Context::{Resource, Scope, Span, SpanEvent};
         match (self, context) {
@@ -166,11 +168,7 @@ mod tests {
                 .iter()
                 .all(|function| function.params.len() <= MAX_PARAMS)
         );
-        for surface in [
-            Surface::TransformStatement,
-            Surface::TransformCondition,
-            Surface::FilterCondition,
-        ] {
+        for surface in Surface::ALL {
             for context in Context::ALL {
                 let table = surface.table(context);
                 assert!(table.windows(2).all(|pair| pair[0] < pair[1]));
