@@ -6,7 +6,7 @@ use std::path::Path;
 
 use proptest::prelude::*;
 use serde_json::Value;
-use telemetry_manager::ottl::parser::{MAX_NESTING, parse_condition, parse_statement};
+use telemetry_manager::ottl::parser::{Arena, MAX_NESTING, parse_condition, parse_statement};
 use telemetry_manager::ottl::{check_filter, check_transform};
 
 fn check_everywhere(text: &str) {
@@ -21,16 +21,17 @@ fn check_everywhere(text: &str) {
 
 /// When `text` parses, its printout parses to the same tree and prints the same.
 fn printout_is_stable(text: &str) {
-    if let Ok(statement) = parse_statement(text) {
+    let arena = Arena::new();
+    if let Ok(statement) = parse_statement(text, &arena) {
         let printed = statement.to_string();
-        let again = parse_statement(&printed)
+        let again = parse_statement(&printed, &arena)
             .unwrap_or_else(|e| panic!("{printed:?} from {text:?}: {e:?}"));
         assert_eq!(again, statement, "{text:?} printed as {printed:?}");
         assert_eq!(again.to_string(), printed);
     }
-    if let Ok(condition) = parse_condition(text) {
+    if let Ok(condition) = parse_condition(text, &arena) {
         let printed = condition.to_string();
-        let again = parse_condition(&printed)
+        let again = parse_condition(&printed, &arena)
             .unwrap_or_else(|e| panic!("{printed:?} from {text:?}: {e:?}"));
         assert_eq!(again, condition, "{text:?} printed as {printed:?}");
         assert_eq!(again.to_string(), printed);

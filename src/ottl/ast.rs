@@ -1,7 +1,6 @@
 //! The syntax tree of one OTTL statement or condition, and its canonical text (`Display`). Names
 //! and literals borrow from the text parsed.
 
-use std::borrow::Cow;
 use std::fmt;
 
 /// Where a node was written: the byte offset of its first character in the text. Positions are
@@ -17,36 +16,37 @@ impl PartialEq for Offset {
 }
 
 /// `editor(args) [where condition]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Statement<'a> {
     pub editor: Call<'a>,
     pub condition: Option<Expr<'a>>,
 }
 
 /// A function call: an editor at the top of a statement, a converter anywhere else.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Call<'a> {
-    /// Owned only when written in pieces (`Is Match(...)`, which the collector reads as one name).
-    pub name: Cow<'a, str>,
+    /// In the arena when written in pieces (`Is Match(...)`, which the collector reads as one
+    /// name), else borrowed from the text.
+    pub name: &'a str,
     pub at: Offset,
-    pub args: Vec<Arg<'a>>,
+    pub args: &'a [Arg<'a>],
     /// Keys indexing a converter's result: `Split(span.name, ",")[0]`.
-    pub keys: Vec<Expr<'a>>,
+    pub keys: &'a [Expr<'a>],
     /// Where the function of this name sits in the collector's function table, if any surface
     /// defines it: found once while parsing, since context inference and the checks each ask
     /// for it.
     pub(crate) function: Option<u16>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Arg<'a> {
     /// `name=value` for a named argument.
-    pub name: Option<Cow<'a, str>>,
+    pub name: Option<&'a str>,
     pub at: Offset,
     pub value: Expr<'a>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Expr<'a> {
     pub at: Offset,
     pub kind: ExprKind<'a>,
@@ -70,19 +70,22 @@ pub enum MathOp {
     Div,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An expression's shape. Subtrees live in the arena the parser was given
+/// ([`super::parser::Arena`]), so a tree is freed at once with its arena and copying a node is
+/// copying references.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExprKind<'a> {
     /// Two or more operands joined by `or`.
-    Or(Vec<Expr<'a>>),
+    Or(&'a [Expr<'a>]),
     /// Two or more operands joined by `and`.
-    And(Vec<Expr<'a>>),
-    Not(Box<Expr<'a>>),
-    Compare(Box<Expr<'a>>, CompareOp, Box<Expr<'a>>),
+    And(&'a [Expr<'a>]),
+    Not(&'a Expr<'a>),
+    Compare(&'a Expr<'a>, CompareOp, &'a Expr<'a>),
     /// A chain of operators of one precedence level: `a + b - c` or `a * b / c`.
-    Math(Box<Expr<'a>>, Vec<(MathOp, Expr<'a>)>),
+    Math(&'a Expr<'a>, &'a [(MathOp, Expr<'a>)]),
     /// A unary sign; `true` for minus.
-    Sign(bool, Box<Expr<'a>>),
-    Paren(Box<Expr<'a>>),
+    Sign(bool, &'a Expr<'a>),
+    Paren(&'a Expr<'a>),
     Nil,
     Bool(bool),
     Int(i64),
@@ -93,27 +96,27 @@ pub enum ExprKind<'a> {
     /// The hex digits after `0x`.
     Bytes(&'a str),
     Enum(&'a str),
-    List(Vec<Expr<'a>>),
+    List(&'a [Expr<'a>]),
     /// Keys as written between the quotes, and values.
-    Map(Vec<(&'a str, Expr<'a>)>),
+    Map(&'a [(&'a str, Expr<'a>)]),
     Path(Path<'a>),
-    Call(Box<Call<'a>>),
+    Call(&'a Call<'a>),
     /// A converter named without calling it, as an argument: `replace_pattern(..., Murmur3Hash)`.
-    FunctionName(Cow<'a, str>),
+    FunctionName(&'a str),
 }
 
 /// `[context.]field{.field}`, each field with optional keys.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Path<'a> {
     pub context: Option<&'a str>,
-    pub fields: Vec<Field<'a>>,
+    pub fields: &'a [Field<'a>],
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Field<'a> {
     pub name: &'a str,
     pub at: Offset,
-    pub keys: Vec<Expr<'a>>,
+    pub keys: &'a [Expr<'a>],
 }
 
 impl Path<'_> {
@@ -123,7 +126,7 @@ impl Path<'_> {
         if let Some(context) = &self.context {
             out.push_str(context);
         }
-        for field in &self.fields {
+        for field in self.fields {
             if !out.is_empty() {
                 out.push('.');
             }
@@ -197,7 +200,7 @@ impl fmt::Display for Call<'_> {
             write!(f, "{}", arg.value)?;
         }
         f.write_str(")")?;
-        keys(f, &self.keys)
+        keys(f, self.keys)
     }
 }
 
@@ -211,7 +214,7 @@ impl fmt::Display for Path<'_> {
                 f.write_str(".")?;
             }
             f.write_str(field.name)?;
-            keys(f, &field.keys)?;
+            keys(f, field.keys)?;
         }
         Ok(())
     }
@@ -226,7 +229,7 @@ impl fmt::Display for Expr<'_> {
             ExprKind::Compare(left, op, right) => write!(f, "{left} {} {right}", op.symbol()),
             ExprKind::Math(first, rest) => {
                 write!(f, "{first}")?;
-                for (op, operand) in rest {
+                for (op, operand) in *rest {
                     write!(f, " {} {operand}", op.symbol())?;
                 }
                 Ok(())

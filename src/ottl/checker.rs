@@ -59,10 +59,10 @@ pub(crate) fn statement_uses<'a>(
 
 fn call_uses<'a>(call: &'a Call<'a>, visit: &mut impl FnMut(Use<'a>, usize)) {
     visit(Use::Function(call), call.at.0);
-    for arg in &call.args {
+    for arg in call.args {
         expr_uses(&arg.value, visit);
     }
-    for key in &call.keys {
+    for key in call.keys {
         expr_uses(key, visit);
     }
 }
@@ -94,7 +94,7 @@ pub(crate) fn expr_uses<'a>(expr: &'a Expr<'a>, visit: &mut impl FnMut(Use<'a>, 
                 Some(context) => visit(Use::Context(context), expr.at.0),
                 None => visit(Use::BarePath(path), expr.at.0),
             }
-            for field in &path.fields {
+            for field in path.fields {
                 field.keys.iter().for_each(|key| expr_uses(key, visit));
             }
         }
@@ -297,7 +297,7 @@ impl Checker {
     pub fn called(&self, call: &Call, editor: bool) -> Result<&'static Function, Problem> {
         match self.surface.function_at(self.context, call.function) {
             Some(function) => Ok(function),
-            None => Err(self.unknown_function(&call.name, call.at.0, editor)),
+            None => Err(self.unknown_function(call.name, call.at.0, editor)),
         }
     }
 
@@ -339,7 +339,7 @@ impl Checker {
                 ),
             ));
         }
-        for key in &call.keys {
+        for key in call.keys {
             self.expr(key)?;
         }
         // Without an arguments struct the collector ignores whatever arguments are written.
@@ -379,7 +379,7 @@ impl Checker {
                     match function
                         .params
                         .iter()
-                        .position(|p| p.forms.contains(&name.as_ref()))
+                        .position(|p| p.forms.contains(name))
                     {
                         Some(slot) => slot,
                         None => {
@@ -721,7 +721,7 @@ fn has_named_group(pattern: &Hir) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ottl::parser::parse_statement;
+    use crate::ottl::parser::{Arena, parse_statement};
 
     fn getter(name: &str) -> Getter {
         match name {
@@ -837,7 +837,9 @@ mod tests {
                     .iter()
                     .any(|a| a == form);
                 let written = format!("set(span.name, {})", text.as_str().expect("text"));
-                let statement = parse_statement(&written).expect("every probed spelling parses");
+                let arena = Arena::new();
+                let statement =
+                    parse_statement(&written, &arena).expect("every probed spelling parses");
                 let value = &statement.editor.args[1].value;
                 let result = checker.argument(&function, 0, param, kind, value);
                 checked += 1;

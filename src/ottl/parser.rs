@@ -6,11 +6,14 @@
 //! `Result<Expr>` on return, and those moves were a quarter of the parsing time. Debug builds
 //! keep them apart, as their unoptimised frames would add up to one huge frame per nesting level.
 
-use std::borrow::Cow;
-
 use super::ast::{Arg, Call, CompareOp, Expr, ExprKind, Field, MathOp, Offset, Path, Statement};
 use super::functions::function_index;
 use super::lexer::{Token, TokenKind, char_column, tokenize};
+
+/// Where the parser puts syntax trees: every node of a statement or condition, freed together.
+pub type Arena = bumpalo::Bump;
+
+type ArenaVec<'a, T> = bumpalo::collections::Vec<'a, T>;
 
 /// How deeply parentheses, lists, maps, calls and keys may nest. Real statements stay far below;
 /// the limit turns a pathological input into an error instead of exhausting the stack.
@@ -44,30 +47,33 @@ impl Misparse {
 #[derive(Default)]
 pub(crate) struct Tokens(Vec<Token>);
 
-/// Parses one transform statement.
-pub fn parse_statement(text: &str) -> Result<Statement<'_>, SyntaxError> {
-    parse_statement_with(text, &mut Tokens::default())
+/// Parses one transform statement into `arena`.
+pub fn parse_statement<'a>(text: &'a str, arena: &'a Arena) -> Result<Statement<'a>, SyntaxError> {
+    parse_statement_with(text, arena, &mut Tokens::default())
 }
 
-/// Parses one condition (a filter condition, or one of a statement group's conditions).
-pub fn parse_condition(text: &str) -> Result<Expr<'_>, SyntaxError> {
-    parse_condition_with(text, &mut Tokens::default())
+/// Parses one condition (a filter condition, or one of a statement group's conditions) into
+/// `arena`.
+pub fn parse_condition<'a>(text: &'a str, arena: &'a Arena) -> Result<Expr<'a>, SyntaxError> {
+    parse_condition_with(text, arena, &mut Tokens::default())
 }
 
 /// [`parse_statement`] with its tokens in `tokens`.
 pub(crate) fn parse_statement_with<'a>(
     text: &'a str,
+    arena: &'a Arena,
     tokens: &mut Tokens,
 ) -> Result<Statement<'a>, SyntaxError> {
-    parse_whole(text, tokens, |parser| parser.statement())
+    parse_whole(text, arena, tokens, |parser| parser.statement())
 }
 
 /// [`parse_condition`] with its tokens in `tokens`.
 pub(crate) fn parse_condition_with<'a>(
     text: &'a str,
+    arena: &'a Arena,
     tokens: &mut Tokens,
 ) -> Result<Expr<'a>, SyntaxError> {
-    parse_whole(text, tokens, |parser| {
+    parse_whole(text, arena, tokens, |parser| {
         if parser.peek().kind == TokenKind::End {
             return Err(parser.error_here("a condition is empty"));
         }
@@ -78,11 +84,12 @@ pub(crate) fn parse_condition_with<'a>(
 /// Parses all of `text` with `parse`: nothing may follow what it reads.
 fn parse_whole<'a, T>(
     text: &'a str,
+    arena: &'a Arena,
     tokens: &mut Tokens,
     parse: impl FnOnce(&mut Parser<'a, '_>) -> Parsed<T>,
 ) -> Result<T, SyntaxError> {
     let run = || {
-        let mut parser = Parser::new(text, &mut tokens.0)?;
+        let mut parser = Parser::new(text, arena, &mut tokens.0)?;
         let parsed = parse(&mut parser)?;
         parser.expect_end()?;
         Ok(parsed)
@@ -92,6 +99,7 @@ fn parse_whole<'a, T>(
 
 struct Parser<'a, 't> {
     text: &'a str,
+    arena: &'a Arena,
     tokens: &'t [Token],
     at: usize,
     depth: usize,
@@ -145,13 +153,14 @@ fn described(expr: &Expr) -> String {
 }
 
 impl<'a, 't> Parser<'a, 't> {
-    fn new(text: &'a str, tokens: &'t mut Vec<Token>) -> Parsed<Parser<'a, 't>> {
+    fn new(text: &'a str, arena: &'a Arena, tokens: &'t mut Vec<Token>) -> Parsed<Parser<'a, 't>> {
         tokenize(text, tokens).map_err(|e| Misparse {
             offset: e.offset,
             message: e.message,
         })?;
         Ok(Parser {
             text,
+            arena,
             tokens,
             at: 0,
             depth: 0,
@@ -245,17 +254,21 @@ impl<'a, 't> Parser<'a, 't> {
         length
     }
 
-    fn take_name(&mut self, length: usize) -> Cow<'a, str> {
+    fn take_name(&mut self, length: usize) -> &'a str {
         let first = self.advance();
         if length == 1 {
-            return Cow::Borrowed(self.text_of(first));
+            return self.text_of(first);
         }
-        let mut name = self.text_of(first).to_string();
+        let mut name = bumpalo::collections::String::from_str_in(self.text_of(first), self.arena);
         for _ in 1..length {
             let token = self.advance();
             name.push_str(self.text_of(token));
         }
-        Cow::Owned(name)
+        name.into_bump_str()
+    }
+
+    fn boxed(&self, expr: Expr<'a>) -> &'a Expr<'a> {
+        self.arena.alloc(expr)
     }
 
     fn statement(&mut self) -> Parsed<Statement<'a>> {
@@ -281,11 +294,11 @@ impl<'a, 't> Parser<'a, 't> {
             return Err(self.error_here(format!("the editor call \"{name}\" cannot be indexed")));
         }
         let editor = Call {
-            function: function_index(&name),
+            function: function_index(name),
             name,
             at: Offset(first.start),
             args,
-            keys: Vec::new(),
+            keys: &[],
         };
         let condition =
             if self.peek().kind == TokenKind::Lowercase && self.text_of(self.peek()) == "where" {
@@ -301,10 +314,10 @@ impl<'a, 't> Parser<'a, 't> {
     }
 
     /// `( [arg {, arg}] )`
-    fn arguments(&mut self) -> Parsed<Vec<Arg<'a>>> {
+    fn arguments(&mut self) -> Parsed<&'a [Arg<'a>]> {
         self.expect(TokenKind::LParen, "\"(\"")?;
         self.enter()?;
-        let mut args = Vec::new();
+        let mut args = ArenaVec::with_capacity_in(4, self.arena);
         if self.peek().kind != TokenKind::RParen {
             loop {
                 args.push(self.argument()?);
@@ -319,7 +332,7 @@ impl<'a, 't> Parser<'a, 't> {
         }
         self.advance();
         self.leave();
-        Ok(args)
+        Ok(args.into_bump_slice())
     }
 
     fn argument(&mut self) -> Parsed<Arg<'a>> {
@@ -390,7 +403,8 @@ impl<'a, 't> Parser<'a, 't> {
             return Ok(first);
         }
         let at = first.at;
-        let mut items = vec![self.require_boolean(first)?];
+        let mut items = ArenaVec::with_capacity_in(2, self.arena);
+        items.push(self.require_boolean(first)?);
         while self.peek().kind == TokenKind::Or {
             self.advance();
             let item = self.conjunction()?;
@@ -398,7 +412,7 @@ impl<'a, 't> Parser<'a, 't> {
         }
         Ok(Expr {
             at,
-            kind: ExprKind::Or(items),
+            kind: ExprKind::Or(items.into_bump_slice()),
         })
     }
 
@@ -409,7 +423,8 @@ impl<'a, 't> Parser<'a, 't> {
             return Ok(first);
         }
         let at = first.at;
-        let mut items = vec![self.require_boolean(first)?];
+        let mut items = ArenaVec::with_capacity_in(2, self.arena);
+        items.push(self.require_boolean(first)?);
         while self.peek().kind == TokenKind::And {
             self.advance();
             let item = self.negation()?;
@@ -417,7 +432,7 @@ impl<'a, 't> Parser<'a, 't> {
         }
         Ok(Expr {
             at,
-            kind: ExprKind::And(items),
+            kind: ExprKind::And(items.into_bump_slice()),
         })
     }
 
@@ -432,7 +447,7 @@ impl<'a, 't> Parser<'a, 't> {
             let operand = self.require_boolean(operand)?;
             return Ok(Expr {
                 at: Offset(not.start),
-                kind: ExprKind::Not(Box::new(operand)),
+                kind: ExprKind::Not(self.boxed(operand)),
             });
         }
         self.comparison()
@@ -479,7 +494,7 @@ impl<'a, 't> Parser<'a, 't> {
         }
         Ok(Expr {
             at: left.at,
-            kind: ExprKind::Compare(Box::new(left), op, Box::new(right)),
+            kind: ExprKind::Compare(self.boxed(left), op, self.boxed(right)),
         })
     }
 
@@ -520,7 +535,7 @@ impl<'a, 't> Parser<'a, 't> {
         }
         let first = self.math_operand(first, self.peek())?;
         let at = first.at;
-        let mut rest = Vec::new();
+        let mut rest = ArenaVec::with_capacity_in(1, self.arena);
         while self.peek().kind == operator {
             let token = self.advance();
             let op = match self.text_of(token) {
@@ -534,7 +549,7 @@ impl<'a, 't> Parser<'a, 't> {
         }
         Ok(Expr {
             at,
-            kind: ExprKind::Math(Box::new(first), rest),
+            kind: ExprKind::Math(self.boxed(first), rest.into_bump_slice()),
         })
     }
 
@@ -550,7 +565,7 @@ impl<'a, 't> Parser<'a, 't> {
             let minus = self.text_of(sign) == "-";
             return Ok(Expr {
                 at: Offset(sign.start),
-                kind: ExprKind::Sign(minus, Box::new(operand)),
+                kind: ExprKind::Sign(minus, self.boxed(operand)),
             });
         }
         self.primary()
@@ -608,7 +623,7 @@ impl<'a, 't> Parser<'a, 't> {
                 let inner = self.disjunction()?;
                 self.expect(TokenKind::RParen, "\")\"")?;
                 self.leave();
-                ExprKind::Paren(Box::new(inner))
+                ExprKind::Paren(self.boxed(inner))
             }
             TokenKind::LBracket => self.list()?,
             TokenKind::LBrace => self.map()?,
@@ -618,8 +633,8 @@ impl<'a, 't> Parser<'a, 't> {
                 if self.peek().kind == TokenKind::LParen {
                     let args = self.arguments()?;
                     let keys = self.keys()?;
-                    ExprKind::Call(Box::new(Call {
-                        function: function_index(&name),
+                    ExprKind::Call(self.arena.alloc(Call {
+                        function: function_index(name),
                         name,
                         at,
                         args,
@@ -652,7 +667,7 @@ impl<'a, 't> Parser<'a, 't> {
     fn path(&mut self) -> Parsed<Path<'a>> {
         let first = self.advance();
         let first_name = self.text_of(first);
-        let mut fields = Vec::new();
+        let mut fields = ArenaVec::with_capacity_in(3, self.arena);
         let context = if self.peek().kind == TokenKind::Dot {
             self.advance();
             let field = self.expect(TokenKind::Lowercase, "a lowercase path segment")?;
@@ -682,12 +697,18 @@ impl<'a, 't> Parser<'a, 't> {
                 keys,
             });
         }
-        Ok(Path { context, fields })
+        Ok(Path {
+            context,
+            fields: fields.into_bump_slice(),
+        })
     }
 
     /// `{[key]}`: a string, an integer alone, or a math expression (paths, converter calls).
-    fn keys(&mut self) -> Parsed<Vec<Expr<'a>>> {
-        let mut keys = Vec::new();
+    fn keys(&mut self) -> Parsed<&'a [Expr<'a>]> {
+        if self.peek().kind != TokenKind::LBracket {
+            return Ok(&[]);
+        }
+        let mut keys = ArenaVec::with_capacity_in(1, self.arena);
         while self.peek().kind == TokenKind::LBracket {
             self.advance();
             self.enter()?;
@@ -723,14 +744,14 @@ impl<'a, 't> Parser<'a, 't> {
             self.leave();
             keys.push(key);
         }
-        Ok(keys)
+        Ok(keys.into_bump_slice())
     }
 
     /// `[ {value} {, value} ]`: the collector's grammar allows `["a" "b"]` and `[, "a"]`.
     fn list(&mut self) -> Parsed<ExprKind<'a>> {
         self.advance();
         self.enter()?;
-        let mut items = Vec::new();
+        let mut items = ArenaVec::with_capacity_in(4, self.arena);
         while !matches!(
             self.peek().kind,
             TokenKind::Comma | TokenKind::RBracket | TokenKind::End
@@ -743,14 +764,14 @@ impl<'a, 't> Parser<'a, 't> {
         }
         self.expect(TokenKind::RBracket, "\",\" or \"]\"")?;
         self.leave();
-        Ok(ExprKind::List(items))
+        Ok(ExprKind::List(items.into_bump_slice()))
     }
 
     /// `{ {"key": value [,]} }`
     fn map(&mut self) -> Parsed<ExprKind<'a>> {
         self.advance();
         self.enter()?;
-        let mut entries = Vec::new();
+        let mut entries = ArenaVec::with_capacity_in(2, self.arena);
         while self.peek().kind != TokenKind::RBrace {
             let key = self.expect(TokenKind::String, "a string key or \"}\"")?;
             let raw = self.text_of(key);
@@ -763,7 +784,7 @@ impl<'a, 't> Parser<'a, 't> {
         }
         self.advance();
         self.leave();
-        Ok(ExprKind::Map(entries))
+        Ok(ExprKind::Map(entries.into_bump_slice()))
     }
 }
 
