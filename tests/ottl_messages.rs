@@ -47,6 +47,22 @@ fn unknown_names_carry_a_suggestion_when_one_is_close() {
             5,
             r#"unknown path "span.nme" in the span context; did you mean "span.name"?"#,
         ),
+        // Spaces around the dots: the same path, found without the one-piece fast path.
+        (
+            r#"set(span . nme, "x")"#,
+            5,
+            r#"unknown path "span.nme" in the span context; did you mean "span.name"?"#,
+        ),
+        (
+            r#"set(span . attributes["x"] . y, "x")"#,
+            30,
+            r#"path "span.attributes" cannot continue with ".y" after a key"#,
+        ),
+        (
+            r#"set(span.name, Is Matc(span.name, "a"))"#,
+            16,
+            r#"unknown function "IsMatc"; did you mean "IsMatch"?"#,
+        ),
         (
             r#"set(span.kind, SPAN_KIND_SERVR)"#,
             16,

@@ -106,11 +106,23 @@ pub enum ExprKind<'a> {
 }
 
 /// `[context.]field{.field}`, each field with optional keys.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub struct Path<'a> {
     pub context: Option<&'a str>,
     pub fields: &'a [Field<'a>],
+    /// The dotted name as written, when it is one piece of the text (`span.attributes`, not
+    /// `span . attributes`): the checker looks it up without joining the segments. How a path
+    /// was spaced is not part of what it means, so it does not take part in comparisons.
+    pub written: Option<&'a str>,
 }
+
+impl PartialEq for Path<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.context == other.context && self.fields == other.fields
+    }
+}
+
+impl Eq for Path<'_> {}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Field<'a> {

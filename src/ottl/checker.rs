@@ -376,11 +376,7 @@ impl Checker {
                 None => index,
                 Some(name) => {
                     named_seen = true;
-                    match function
-                        .params
-                        .iter()
-                        .position(|p| p.forms.contains(name))
-                    {
+                    match function.params.iter().position(|p| p.forms.contains(name)) {
                         Some(slot) => slot,
                         None => {
                             let forms =
@@ -558,7 +554,11 @@ impl Checker {
                 ));
             }
         }
-        match self.context.path_of(segments()) {
+        let found = match (implied, path.written) {
+            (None, Some(written)) => self.context.path(written),
+            _ => self.context.path(&full()),
+        };
+        match found {
             None => {
                 let full = full();
                 let suggestion = closest(&full, self.context.paths().iter().map(|(p, _)| *p));

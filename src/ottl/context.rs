@@ -53,16 +53,8 @@ impl Context {
 
     /// Whether `path` (dotted, without keys) exists here, and whether it takes keys.
     pub(crate) fn path(self, path: &str) -> Option<bool> {
-        self.path_of(std::iter::once(path))
-    }
-
-    /// Like [`Self::path`] for the dotted name `segments` form, without joining them.
-    pub(crate) fn path_of<'s>(
-        self,
-        segments: impl Iterator<Item = &'s str> + Clone,
-    ) -> Option<bool> {
         PATH_INDEXES[self as usize]
-            .find(segments)
+            .find(path)
             .map(|at| self.paths()[at].1)
     }
 
@@ -122,13 +114,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_path_is_found_whole_and_from_its_segments() {
+    fn every_path_is_found() {
         for context in Context::ALL {
             for (path, indexable) in context.paths() {
                 assert_eq!(context.path(path), Some(*indexable), "{path}");
-                assert_eq!(context.path_of(path.split('.')), Some(*indexable), "{path}");
             }
-            assert_eq!(context.path_of(["span", "nam"].into_iter()), None);
+            assert_eq!(context.path("span.nam"), None);
             assert_eq!(context.path("span"), None);
         }
     }

@@ -76,9 +76,7 @@ pub(crate) struct Function {
 pub(crate) fn function_index(name: &str) -> Option<u16> {
     static NAMES: LazyLock<NameIndex> =
         LazyLock::new(|| NameIndex::new(tables::FUNCTIONS.iter().map(|function| function.name)));
-    NAMES
-        .find(std::iter::once(name))
-        .and_then(|at| u16::try_from(at).ok())
+    NAMES.find(name).and_then(|at| u16::try_from(at).ok())
 }
 
 /// Which functions each surface and context defines, one bit per position in

@@ -266,14 +266,11 @@ fn keyword(word: &str) -> Option<TokenKind> {
 /// collector's rule), except that a raw line break is allowed.
 pub(crate) fn unescape(raw: &str) -> Result<Vec<u8>, String> {
     let mut out = Vec::with_capacity(raw.len());
-    let mut chars = raw.char_indices();
-    while let Some((_, c)) = chars.next() {
-        if c != '\\' {
-            let mut buffer = [0; 4];
-            out.extend_from_slice(c.encode_utf8(&mut buffer).as_bytes());
-            continue;
-        }
-        let Some((_, escape)) = chars.next() else {
+    let mut rest = raw;
+    while let Some(backslash) = rest.find('\\') {
+        out.extend_from_slice(&rest.as_bytes()[..backslash]);
+        let mut chars = rest[backslash + 1..].chars();
+        let Some(escape) = chars.next() else {
             return Err("it ends with a lone backslash".to_string());
         };
         let simple = match escape {
@@ -290,6 +287,7 @@ pub(crate) fn unescape(raw: &str) -> Result<Vec<u8>, String> {
         };
         if let Some(byte) = simple {
             out.push(byte);
+            rest = chars.as_str();
             continue;
         }
         let (count, radix) = match escape {
@@ -309,7 +307,7 @@ pub(crate) fn unescape(raw: &str) -> Result<Vec<u8>, String> {
         }
         for _ in 0..count {
             match chars.next() {
-                Some((_, d)) if d.is_digit(radix) => digits.push(d),
+                Some(d) if d.is_digit(radix) => digits.push(d),
                 _ => return Err(format!("\\{escape} needs {count} more digits")),
             }
         }
@@ -326,7 +324,9 @@ pub(crate) fn unescape(raw: &str) -> Result<Vec<u8>, String> {
                 out.push(u8::try_from(value).map_err(|_| format!("\\{digits} is larger than 255"))?)
             }
         }
+        rest = chars.as_str();
     }
+    out.extend_from_slice(rest.as_bytes());
     Ok(out)
 }
 
@@ -354,5 +354,38 @@ mod tests {
         }
         assert_eq!(keyword("true"), Some(TokenKind::Bool));
         assert_eq!(keyword("nil"), Some(TokenKind::Nil));
+    }
+
+    /// What Go's `strconv.Unquote` gives for the same insides of a double-quoted string.
+    #[test]
+    fn unescape_decodes_as_go_does() {
+        let decoded: &[(&str, &[u8])] = &[
+            ("", b""),
+            ("plain", b"plain"),
+            (r"a\\b", br"a\b"),
+            (r#"say \"hi\""#, br#"say "hi""#),
+            (r"\a\b\f\n\r\t\v", b"\x07\x08\x0c\n\r\t\x0b"),
+            (r"^internal\\..*", br"^internal\..*"),
+            (r"\x41\x7a", b"Az"),
+            (r"\xff", b"\xff"),
+            (r"\101\000", b"A\0"),
+            (r"\u00e9 \U0001F600", "é 😀".as_bytes()),
+            (r"ü\\ö", r"ü\ö".as_bytes()),
+            (r"über\tall", "über\tall".as_bytes()),
+        ];
+        for (raw, expected) in decoded {
+            assert_eq!(unescape(raw).as_deref(), Ok(*expected), "{raw}");
+        }
+        let refused = [
+            (r"ends\", "it ends with a lone backslash"),
+            (r"\q", r"\q is not an escape (write \\q for a backslash)"),
+            (r"\x4", r"\x needs 2 more digits"),
+            (r"\u12", r"\u needs 4 more digits"),
+            (r"\777", r"\777 is larger than 255"),
+            (r"\uD800", r"\uD800 is not a valid character"),
+        ];
+        for (raw, message) in refused {
+            assert_eq!(unescape(raw), Err(message.to_string()), "{raw}");
+        }
     }
 }

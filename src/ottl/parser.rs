@@ -254,15 +254,18 @@ impl<'a, 't> Parser<'a, 't> {
         length
     }
 
+    /// The name `length` tokens form. `IsMatch` is four tokens (`I`, `s`, `M`, `atch`) and one
+    /// piece of the text; only a name written with spaces between its pieces is copied.
     fn take_name(&mut self, length: usize) -> &'a str {
-        let first = self.advance();
-        if length == 1 {
-            return self.text_of(first);
+        let pieces = &self.tokens[self.at..self.at + length];
+        self.at += length;
+        let adjacent = pieces.windows(2).all(|pair| pair[0].end == pair[1].start);
+        if adjacent {
+            return &self.text[pieces[0].start..pieces[length - 1].end];
         }
-        let mut name = bumpalo::collections::String::from_str_in(self.text_of(first), self.arena);
-        for _ in 1..length {
-            let token = self.advance();
-            name.push_str(self.text_of(token));
+        let mut name = bumpalo::collections::String::new_in(self.arena);
+        for piece in pieces {
+            name.push_str(self.text_of(*piece));
         }
         name.into_bump_str()
     }
@@ -668,9 +671,15 @@ impl<'a, 't> Parser<'a, 't> {
         let first = self.advance();
         let first_name = self.text_of(first);
         let mut fields = ArenaVec::with_capacity_in(3, self.arena);
+        // Whether the dotted name so far is one piece of the text: no space around a dot, no key
+        // before one.
+        let mut in_one_piece = true;
+        let mut end = first.end;
         let context = if self.peek().kind == TokenKind::Dot {
-            self.advance();
+            let dot = self.advance();
             let field = self.expect(TokenKind::Lowercase, "a lowercase path segment")?;
+            in_one_piece = dot.start == end && field.start == dot.end;
+            end = field.end;
             let keys = self.keys()?;
             fields.push(Field {
                 name: self.text_of(field),
@@ -688,8 +697,10 @@ impl<'a, 't> Parser<'a, 't> {
             None
         };
         while self.peek().kind == TokenKind::Dot {
-            self.advance();
+            let dot = self.advance();
             let field = self.expect(TokenKind::Lowercase, "a lowercase path segment")?;
+            in_one_piece &= dot.start == end && field.start == dot.end;
+            end = field.end;
             let keys = self.keys()?;
             fields.push(Field {
                 name: self.text_of(field),
@@ -700,6 +711,7 @@ impl<'a, 't> Parser<'a, 't> {
         Ok(Path {
             context,
             fields: fields.into_bump_slice(),
+            written: in_one_piece.then(|| &self.text[first.start..end]),
         })
     }
 
