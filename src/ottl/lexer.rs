@@ -91,7 +91,6 @@ pub(crate) fn tokenize(text: &str, tokens: &mut Vec<Token>) -> Result<(), LexErr
     let mut at = 0;
     while at < bytes.len() {
         let byte = bytes[at];
-        let next = bytes.get(at + 1).copied();
         let (kind, end) = match byte {
             b' ' | b'\t' | b'\n' | b'\r' | 0x0c => {
                 at += 1;
@@ -104,7 +103,9 @@ pub(crate) fn tokenize(text: &str, tokens: &mut Vec<Token>) -> Result<(), LexErr
                 run_of(bytes, at + 1, UPPER | DIGIT | UNDERSCORE),
             ),
             b'0'..=b'9' | b'.' => number_or_dot(bytes, at),
-            b'=' | b'!' | b'<' | b'>' if next == Some(b'=') => (TokenKind::Compare, at + 2),
+            b'=' | b'!' | b'<' | b'>' if bytes.get(at + 1) == Some(&b'=') => {
+                (TokenKind::Compare, at + 2)
+            }
             b'<' | b'>' => (TokenKind::Compare, at + 1),
             b'=' => (TokenKind::Equal, at + 1),
             b'+' | b'-' => (TokenKind::AddSub, at + 1),
@@ -153,17 +154,18 @@ fn string_end(text: &str, at: usize) -> Result<usize, LexError> {
     let mut escaped = false;
     let mut end = at + 1;
     while end < bytes.len() {
+        let Some(found) = memchr::memchr2(b'"', b'\\', &bytes[end..]) else {
+            break;
+        };
+        end += found;
         match bytes[end] {
+            // `\\.` takes the next character; skipping its first byte is enough, as the bytes
+            // that continue a character are never a quote or a backslash.
             b'\\' => {
                 escaped = true;
-                end += 1;
-                // `\\.` takes one whole character.
-                while end + 1 < bytes.len() && (bytes[end + 1] & 0xC0) == 0x80 {
-                    end += 1;
-                }
-                end += 1;
+                end += 2;
             }
-            b'"' => {
+            _ => {
                 end += 1;
                 // Text without a backslash has nothing to decode, so it cannot be invalid.
                 if escaped && let Err(problem) = unescape(&text[at + 1..end - 1]) {
@@ -174,7 +176,6 @@ fn string_end(text: &str, at: usize) -> Result<usize, LexError> {
                 }
                 return Ok(end);
             }
-            _ => end += 1,
         }
     }
     let rest: String = text[at..].chars().take(16).collect();
@@ -224,21 +225,22 @@ fn number_or_dot(bytes: &[u8], at: usize) -> (TokenKind, usize) {
 
 /// The token at a lowercase letter. Keywords are whole words (`\b(nil)\b` and the like); a name
 /// runs on through digits and underscores but stops before an uppercase letter.
+///
+/// The name's run is read once: a keyword is a whole name of lowercase letters only (a digit or
+/// underscore after its letters, or an uppercase letter after it, is no word boundary), so only
+/// a short name with no word character after it and none before it is looked up.
 fn lowercase(text: &str, at: usize) -> (TokenKind, usize) {
+    const LONGEST_KEYWORD: usize = "false".len();
     let bytes = text.as_bytes();
-    let word_end = run_of(bytes, at + 1, LOWER);
-    let boundary_before = at == 0 || !is_word(bytes[at - 1]);
-    let boundary_after = word_end == bytes.len() || !is_word(bytes[word_end]);
-    if boundary_before
-        && boundary_after
-        && let Some(kind) = keyword(&text[at..word_end])
+    let end = run_of(bytes, at + 1, LOWER | DIGIT | UNDERSCORE);
+    if end - at <= LONGEST_KEYWORD
+        && (end == bytes.len() || !is_word(bytes[end]))
+        && (at == 0 || !is_word(bytes[at - 1]))
+        && let Some(kind) = keyword(&text[at..end])
     {
-        return (kind, word_end);
+        return (kind, end);
     }
-    (
-        TokenKind::Lowercase,
-        run_of(bytes, word_end, LOWER | DIGIT | UNDERSCORE),
-    )
+    (TokenKind::Lowercase, end)
 }
 
 /// The 1-based column, in characters, of the byte `offset` of `text`: tokens and syntax trees
@@ -386,6 +388,162 @@ mod tests {
         ];
         for (raw, message) in refused {
             assert_eq!(unescape(raw), Err(message.to_string()), "{raw}");
+        }
+    }
+
+    /// The collector's token rules (grammar.json), tried in order at each position with the text
+    /// before it in view (for `\b`); the first to match wins and whitespace is dropped. The
+    /// tokens up to where no rule matches, and that offset.
+    fn reference_tokens(text: &str) -> (Vec<(TokenKind, usize, usize)>, Option<usize>) {
+        static RULES: std::sync::LazyLock<Vec<(String, regex::Regex)>> =
+            std::sync::LazyLock::new(|| {
+                let grammar = crate::ottl::grammar_facts();
+                grammar["tokens"]
+                    .as_array()
+                    .expect("token rules")
+                    .iter()
+                    .map(|rule| {
+                        // Go's classes are ASCII-only; the `regex` crate's are Unicode.
+                        let pattern = rule["pattern"]
+                            .as_str()
+                            .expect("pattern")
+                            .replace(r"\b", r"(?-u:\b)")
+                            .replace(r"\d", "[0-9]")
+                            .replace(r"\s", r"[\t\n\x0C\r ]");
+                        let name = rule["name"].as_str().expect("name").to_string();
+                        (name, regex::Regex::new(&pattern).expect("a regex"))
+                    })
+                    .collect()
+            });
+        let mut tokens = Vec::new();
+        let mut at = 0;
+        while at < text.len() {
+            let Some((name, end)) = RULES.iter().find_map(|(name, rule)| {
+                rule.find_at(text, at)
+                    .filter(|found| found.start() == at && found.end() > at)
+                    .map(|found| (name.as_str(), found.end()))
+            }) else {
+                return (tokens, Some(at));
+            };
+            let kind = match name {
+                "whitespace" => None,
+                "Bytes" => Some(TokenKind::Bytes),
+                "Float" => Some(TokenKind::Float),
+                "Int" => Some(TokenKind::Int),
+                "String" => Some(TokenKind::String),
+                "Nil" => Some(TokenKind::Nil),
+                "OpNot" => Some(TokenKind::Not),
+                "OpOr" => Some(TokenKind::Or),
+                "OpAnd" => Some(TokenKind::And),
+                "OpComparison" => Some(TokenKind::Compare),
+                "OpAddSub" => Some(TokenKind::AddSub),
+                "OpMultDiv" => Some(TokenKind::MulDiv),
+                "Boolean" => Some(TokenKind::Bool),
+                "Equal" => Some(TokenKind::Equal),
+                "LParen" => Some(TokenKind::LParen),
+                "RParen" => Some(TokenKind::RParen),
+                "LBrace" => Some(TokenKind::LBrace),
+                "RBrace" => Some(TokenKind::RBrace),
+                "Colon" => Some(TokenKind::Colon),
+                "Punct" => Some(match &text[at..end] {
+                    "," => TokenKind::Comma,
+                    "." => TokenKind::Dot,
+                    "[" => TokenKind::LBracket,
+                    _ => TokenKind::RBracket,
+                }),
+                "Uppercase" => Some(TokenKind::Uppercase),
+                "Lowercase" => Some(TokenKind::Lowercase),
+                other => panic!("a rule the lexer does not know: {other}"),
+            };
+            if let Some(kind) = kind {
+                tokens.push((kind, at, end));
+            }
+            at = end;
+        }
+        tokens.push((TokenKind::End, text.len(), text.len()));
+        (tokens, None)
+    }
+
+    const PIECES: &[&str] = &[
+        "a",
+        "z9",
+        "_",
+        "or",
+        "and",
+        "not",
+        "nil",
+        "true",
+        "false",
+        "where",
+        "X",
+        "Is",
+        "Y_2",
+        "0",
+        "17",
+        "0x1f",
+        "0xg",
+        ".",
+        "5e3",
+        "e",
+        "E",
+        "+",
+        "-",
+        "*",
+        "/",
+        "=",
+        "==",
+        "!",
+        "!=",
+        "<",
+        "<=",
+        ">",
+        ">=",
+        "(",
+        ")",
+        "[",
+        "]",
+        "{",
+        "}",
+        ":",
+        ",",
+        "\"",
+        "\\",
+        r#""a\"b""#,
+        r#""\x41""#,
+        r#""\q""#,
+        " ",
+        "  ",
+        "\t",
+        "\n",
+        "#",
+        "é",
+        "\\é",
+        "\x0B",
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(5_000))]
+        /// Token kinds and spans agree with the collector's rules applied one by one; where a
+        /// string's escapes do not decode, the lexer refuses it at its opening quote.
+        #[test]
+        fn tokens_follow_the_grammar_rules(
+            pieces in proptest::collection::vec(proptest::sample::select(PIECES), 0..24)
+        ) {
+            let text = pieces.concat();
+            let mut tokens = Vec::new();
+            let lexed = tokenize(&text, &mut tokens)
+                .map(|()| tokens.iter().map(|t| (t.kind, t.start, t.end)).collect::<Vec<_>>())
+                .map_err(|error| error.offset);
+            let (tokens, stuck) = reference_tokens(&text);
+            let undecodable = tokens.iter().find(|(kind, start, end)| {
+                *kind == TokenKind::String && unescape(&text[start + 1..end - 1]).is_err()
+            });
+            let expected = match (undecodable, stuck) {
+                (Some((_, start, _)), _) => Err(*start),
+                (None, Some(offset)) => Err(offset),
+                (None, None) => Ok(tokens),
+            };
+            proptest::prop_assert_eq!(lexed, expected, "{:?}", text);
         }
     }
 }
