@@ -99,7 +99,7 @@ pub enum ExprKind<'a> {
     List(&'a [Expr<'a>]),
     /// Keys as written between the quotes, and values.
     Map(&'a [(&'a str, Expr<'a>)]),
-    Path(Path<'a>),
+    Path(&'a Path<'a>),
     Call(&'a Call<'a>),
     /// A converter named without calling it, as an argument: `replace_pattern(..., Murmur3Hash)`.
     FunctionName(&'a str),
@@ -277,3 +277,6 @@ impl fmt::Display for Expr<'_> {
         }
     }
 }
+
+// Every parsing level returns an `Expr` by value; keep it to a few words.
+const _: () = assert!(std::mem::size_of::<Expr>() <= 40);

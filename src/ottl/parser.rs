@@ -102,6 +102,8 @@ struct Parser<'a, 't> {
     arena: &'a Arena,
     tokens: &'t [Token],
     at: usize,
+    /// The kind of `tokens[at]`, which the parser asks for several times per token.
+    next: TokenKind,
     depth: usize,
 }
 
@@ -161,6 +163,7 @@ impl<'a, 't> Parser<'a, 't> {
         Ok(Parser {
             text,
             arena,
+            next: tokens[0].kind,
             tokens,
             at: 0,
             depth: 0,
@@ -169,6 +172,15 @@ impl<'a, 't> Parser<'a, 't> {
 
     fn peek(&self) -> Token {
         self.tokens[self.at]
+    }
+
+    fn kind(&self) -> TokenKind {
+        self.next
+    }
+
+    fn skip(&mut self, count: usize) {
+        self.at += count;
+        self.next = self.tokens[self.at].kind;
     }
 
     fn peek_kind(&self, ahead: usize) -> TokenKind {
@@ -184,7 +196,7 @@ impl<'a, 't> Parser<'a, 't> {
     fn advance(&mut self) -> Token {
         let token = self.tokens[self.at];
         if token.kind != TokenKind::End {
-            self.at += 1;
+            self.skip(1);
         }
         token
     }
@@ -213,7 +225,7 @@ impl<'a, 't> Parser<'a, 't> {
     }
 
     fn expect(&mut self, kind: TokenKind, expected: &str) -> Parsed<Token> {
-        if self.peek().kind == kind {
+        if self.kind() == kind {
             Ok(self.advance())
         } else {
             Err(self.unexpected(expected))
@@ -221,7 +233,7 @@ impl<'a, 't> Parser<'a, 't> {
     }
 
     fn expect_end(&self) -> Parsed<()> {
-        if self.peek().kind == TokenKind::End {
+        if self.kind() == TokenKind::End {
             Ok(())
         } else {
             Err(self.unexpected("the end of the text"))
@@ -258,7 +270,7 @@ impl<'a, 't> Parser<'a, 't> {
     /// piece of the text; only a name written with spaces between its pieces is copied.
     fn take_name(&mut self, length: usize) -> &'a str {
         let pieces = &self.tokens[self.at..self.at + length];
-        self.at += length;
+        self.skip(length);
         let adjacent = pieces.windows(2).all(|pair| pair[0].end == pair[1].start);
         if adjacent {
             return &self.text[pieces[0].start..pieces[length - 1].end];
@@ -289,11 +301,11 @@ impl<'a, 't> Parser<'a, 't> {
                 ),
             ));
         }
-        if self.peek().kind != TokenKind::LParen {
+        if self.kind() != TokenKind::LParen {
             return Err(self.unexpected(&format!("\"(\" after \"{name}\"")));
         }
         let args = self.arguments()?;
-        if self.peek().kind == TokenKind::LBracket {
+        if self.kind() == TokenKind::LBracket {
             return Err(self.error_here(format!("the editor call \"{name}\" cannot be indexed")));
         }
         let editor = Call {
@@ -304,9 +316,9 @@ impl<'a, 't> Parser<'a, 't> {
             keys: &[],
         };
         let condition =
-            if self.peek().kind == TokenKind::Lowercase && self.text_of(self.peek()) == "where" {
+            if self.kind() == TokenKind::Lowercase && self.text_of(self.peek()) == "where" {
                 self.advance();
-                if self.peek().kind == TokenKind::End {
+                if self.kind() == TokenKind::End {
                     return Err(self.unexpected("a condition after \"where\""));
                 }
                 Some(self.boolean()?)
@@ -321,10 +333,10 @@ impl<'a, 't> Parser<'a, 't> {
         self.expect(TokenKind::LParen, "\"(\"")?;
         self.enter()?;
         let mut args = ArenaVec::with_capacity_in(4, self.arena);
-        if self.peek().kind != TokenKind::RParen {
+        if self.kind() != TokenKind::RParen {
             loop {
                 args.push(self.argument()?);
-                match self.peek().kind {
+                match self.kind() {
                     TokenKind::Comma => {
                         self.advance();
                     }
@@ -402,13 +414,13 @@ impl<'a, 't> Parser<'a, 't> {
     /// may be a math expression, which the parentheses' user then checks.
     fn disjunction(&mut self) -> Parsed<Expr<'a>> {
         let first = self.conjunction()?;
-        if self.peek().kind != TokenKind::Or {
+        if self.kind() != TokenKind::Or {
             return Ok(first);
         }
         let at = first.at;
         let mut items = ArenaVec::with_capacity_in(2, self.arena);
         items.push(self.require_boolean(first)?);
-        while self.peek().kind == TokenKind::Or {
+        while self.kind() == TokenKind::Or {
             self.advance();
             let item = self.conjunction()?;
             items.push(self.require_boolean(item)?);
@@ -422,13 +434,13 @@ impl<'a, 't> Parser<'a, 't> {
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn conjunction(&mut self) -> Parsed<Expr<'a>> {
         let first = self.negation()?;
-        if self.peek().kind != TokenKind::And {
+        if self.kind() != TokenKind::And {
             return Ok(first);
         }
         let at = first.at;
         let mut items = ArenaVec::with_capacity_in(2, self.arena);
         items.push(self.require_boolean(first)?);
-        while self.peek().kind == TokenKind::And {
+        while self.kind() == TokenKind::And {
             self.advance();
             let item = self.negation()?;
             items.push(self.require_boolean(item)?);
@@ -441,9 +453,9 @@ impl<'a, 't> Parser<'a, 't> {
 
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn negation(&mut self) -> Parsed<Expr<'a>> {
-        if self.peek().kind == TokenKind::Not {
+        if self.kind() == TokenKind::Not {
             let not = self.advance();
-            if self.peek().kind == TokenKind::Not {
+            if self.kind() == TokenKind::Not {
                 return Err(self.error_here("\"not\" cannot follow \"not\"; write not (not ...)"));
             }
             let operand = self.comparison()?;
@@ -461,7 +473,7 @@ impl<'a, 't> Parser<'a, 't> {
         if is_boolean(&operand) {
             return Ok(operand);
         }
-        if self.peek().kind == TokenKind::Equal {
+        if self.kind() == TokenKind::Equal {
             return Err(self.error_here("\"=\" is not a comparison operator; write \"==\""));
         }
         let hint = if is_value(&operand) {
@@ -478,7 +490,7 @@ impl<'a, 't> Parser<'a, 't> {
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn comparison(&mut self) -> Parsed<Expr<'a>> {
         let left = self.sum()?;
-        if self.peek().kind != TokenKind::Compare {
+        if self.kind() != TokenKind::Compare {
             return Ok(left);
         }
         let left = self.held_to_value(left)?;
@@ -492,7 +504,7 @@ impl<'a, 't> Parser<'a, 't> {
             _ => CompareOp::Ge,
         };
         let right = self.value()?;
-        if self.peek().kind == TokenKind::Compare {
+        if self.kind() == TokenKind::Compare {
             return Err(self.error_here("comparisons cannot be chained; join them with and"));
         }
         Ok(Expr {
@@ -533,13 +545,13 @@ impl<'a, 't> Parser<'a, 't> {
         operand: fn(&mut Self) -> Parsed<Expr<'a>>,
     ) -> Parsed<Expr<'a>> {
         let first = operand(self)?;
-        if self.peek().kind != operator {
+        if self.kind() != operator {
             return Ok(first);
         }
         let first = self.math_operand(first, self.peek())?;
         let at = first.at;
         let mut rest = ArenaVec::with_capacity_in(1, self.arena);
-        while self.peek().kind == operator {
+        while self.kind() == operator {
             let token = self.advance();
             let op = match self.text_of(token) {
                 "+" => MathOp::Add,
@@ -558,9 +570,9 @@ impl<'a, 't> Parser<'a, 't> {
 
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn factor(&mut self) -> Parsed<Expr<'a>> {
-        if self.peek().kind == TokenKind::AddSub {
+        if self.kind() == TokenKind::AddSub {
             let sign = self.advance();
-            if self.peek().kind == TokenKind::AddSub {
+            if self.kind() == TokenKind::AddSub {
                 return Err(self.error_here("a sign cannot follow a sign"));
             }
             let operand = self.primary()?;
@@ -633,7 +645,7 @@ impl<'a, 't> Parser<'a, 't> {
             TokenKind::Uppercase => {
                 let length = self.name_length();
                 let name = self.take_name(length);
-                if self.peek().kind == TokenKind::LParen {
+                if self.kind() == TokenKind::LParen {
                     let args = self.arguments()?;
                     let keys = self.keys()?;
                     ExprKind::Call(self.arena.alloc(Call {
@@ -660,7 +672,7 @@ impl<'a, 't> Parser<'a, 't> {
                         ),
                     ));
                 }
-                ExprKind::Path(self.path()?)
+                ExprKind::Path(self.arena.alloc(self.path()?))
             }
             _ => return Err(self.unexpected("a value")),
         };
@@ -675,7 +687,7 @@ impl<'a, 't> Parser<'a, 't> {
         // before one.
         let mut in_one_piece = true;
         let mut end = first.end;
-        let context = if self.peek().kind == TokenKind::Dot {
+        let context = if self.kind() == TokenKind::Dot {
             let dot = self.advance();
             let field = self.expect(TokenKind::Lowercase, "a lowercase path segment")?;
             in_one_piece = dot.start == end && field.start == dot.end;
@@ -696,7 +708,7 @@ impl<'a, 't> Parser<'a, 't> {
             });
             None
         };
-        while self.peek().kind == TokenKind::Dot {
+        while self.kind() == TokenKind::Dot {
             let dot = self.advance();
             let field = self.expect(TokenKind::Lowercase, "a lowercase path segment")?;
             in_one_piece &= dot.start == end && field.start == dot.end;
@@ -717,11 +729,11 @@ impl<'a, 't> Parser<'a, 't> {
 
     /// `{[key]}`: a string, an integer alone, or a math expression (paths, converter calls).
     fn keys(&mut self) -> Parsed<&'a [Expr<'a>]> {
-        if self.peek().kind != TokenKind::LBracket {
+        if self.kind() != TokenKind::LBracket {
             return Ok(&[]);
         }
         let mut keys = ArenaVec::with_capacity_in(1, self.arena);
-        while self.peek().kind == TokenKind::LBracket {
+        while self.kind() == TokenKind::LBracket {
             self.advance();
             self.enter()?;
             let token = self.peek();
@@ -731,7 +743,7 @@ impl<'a, 't> Parser<'a, 't> {
                 }
                 TokenKind::Int | TokenKind::String => {
                     let key = self.primary()?;
-                    if self.peek().kind != TokenKind::RBracket {
+                    if self.kind() != TokenKind::RBracket {
                         return Err(self.unexpected(
                             "\"]\" (a key that starts with a number or string is only that)",
                         ));
@@ -765,12 +777,12 @@ impl<'a, 't> Parser<'a, 't> {
         self.enter()?;
         let mut items = ArenaVec::with_capacity_in(4, self.arena);
         while !matches!(
-            self.peek().kind,
+            self.kind(),
             TokenKind::Comma | TokenKind::RBracket | TokenKind::End
         ) {
             items.push(self.value()?);
         }
-        while self.peek().kind == TokenKind::Comma {
+        while self.kind() == TokenKind::Comma {
             self.advance();
             items.push(self.value()?);
         }
@@ -784,13 +796,13 @@ impl<'a, 't> Parser<'a, 't> {
         self.advance();
         self.enter()?;
         let mut entries = ArenaVec::with_capacity_in(2, self.arena);
-        while self.peek().kind != TokenKind::RBrace {
+        while self.kind() != TokenKind::RBrace {
             let key = self.expect(TokenKind::String, "a string key or \"}\"")?;
             let raw = self.text_of(key);
             self.expect(TokenKind::Colon, "\":\"")?;
             let value = self.value()?;
             entries.push((&raw[1..raw.len() - 1], value));
-            if self.peek().kind == TokenKind::Comma {
+            if self.kind() == TokenKind::Comma {
                 self.advance();
             }
         }
