@@ -27,6 +27,22 @@ impl Context {
         Context::SpanEvent,
     ];
 
+    /// Every context as a bit set of [`Context::bit`]s.
+    pub(crate) const ALL_BITS: u8 = (1 << Context::ALL.len()) - 1;
+
+    /// This context's bit in a set of contexts.
+    pub(crate) fn bit(self) -> u8 {
+        1 << self as u8
+    }
+
+    /// The contexts that define the enum `symbol`, as a bit set.
+    pub(crate) fn defining_enum(symbol: &str) -> u8 {
+        Context::ALL
+            .into_iter()
+            .filter(|context| context.has_enum(symbol))
+            .fold(0, |bits, context| bits | context.bit())
+    }
+
     /// The name as written in paths and in a processor's `context:` key.
     pub fn name(self) -> &'static str {
         match self {

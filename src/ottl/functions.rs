@@ -147,6 +147,15 @@ impl Surface {
         (words[index / 64] >> (index % 64) & 1 == 1).then(|| &tables::FUNCTIONS[index])
     }
 
+    /// The contexts in which this surface defines the function at `index`, as a bit set of
+    /// [`Context::bit`]s.
+    pub(crate) fn defining_contexts(self, index: Option<u16>) -> u8 {
+        Context::ALL
+            .into_iter()
+            .filter(|context| self.function_at(*context, index).is_some())
+            .fold(0, |bits, context| bits | context.bit())
+    }
+
     /// Every function of this surface and context.
     pub(crate) fn functions(self, context: Context) -> impl Iterator<Item = &'static Function> {
         self.table(context)

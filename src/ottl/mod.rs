@@ -262,16 +262,23 @@ fn no_context(texts: &[Text], item: Item) -> OttlError {
 fn infer(texts: &[Text], item: Item, filter: bool) -> Result<Context, OttlError> {
     // The first context name of the best rank, and where it is written.
     let mut best: Option<(usize, &str, usize, usize)> = None;
+    // The contexts that define every function and enum symbol used, one bit each: the same walk
+    // answers which context can take the texts, and `supports` runs only to explain a lack.
+    let mut defining = Context::ALL_BITS;
     for (i, text) in texts.iter().enumerate() {
-        text.uses(&mut |used, offset| {
-            if let Use::Context(name) = used {
+        text.uses(&mut |used, offset| match used {
+            Use::Context(name) => {
                 let rank = Context::rank(name);
                 if best.is_none_or(|(_, _, _, best_rank)| rank < best_rank) {
                     best = Some((i, name, offset, rank));
                 }
             }
+            Use::Function(call) => defining &= text.surface.defining_contexts(call.function),
+            Use::Enum(symbol) => defining &= Context::defining_enum(symbol),
+            Use::BarePath(_) => {}
         });
     }
+    let defines_all = |context: Context| defining & context.bit() != 0;
     let Some((text, name, offset, _)) = best else {
         return Err(no_context(texts, item));
     };
@@ -299,6 +306,9 @@ fn infer(texts: &[Text], item: Item, filter: bool) -> Result<Context, OttlError>
             message: SPANEVENT_FILTER_MESSAGE.to_string(),
         }));
     }
+    if defines_all(context) {
+        return Ok(context);
+    }
     let first_lack = match supports(texts, context) {
         Ok(()) => return Ok(context),
         Err(error) => error,
@@ -306,7 +316,7 @@ fn infer(texts: &[Text], item: Item, filter: bool) -> Result<Context, OttlError>
     context
         .lower_contexts()
         .filter(|lower| !(filter && *lower == Context::SpanEvent))
-        .find(|lower| supports(texts, *lower).is_ok())
+        .find(|lower| defines_all(*lower))
         .ok_or(first_lack)
 }
 
