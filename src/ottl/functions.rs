@@ -143,17 +143,28 @@ impl Surface {
         index: Option<u16>,
     ) -> Option<&'static Function> {
         let index = usize::from(index?);
-        let words = &MEMBERSHIP[self as usize * Context::ALL.len() + context as usize];
-        (words[index / 64] >> (index % 64) & 1 == 1).then(|| &tables::FUNCTIONS[index])
+        self.defines(context, index)
+            .then(|| &tables::FUNCTIONS[index])
     }
 
     /// The contexts in which this surface defines the function at `index`, as a bit set of
     /// [`Context::bit`]s.
     pub(crate) fn defining_contexts(self, index: Option<u16>) -> u8 {
-        Context::ALL
-            .into_iter()
-            .filter(|context| self.function_at(*context, index).is_some())
-            .fold(0, |bits, context| bits | context.bit())
+        let Some(index) = index else {
+            return 0;
+        };
+        Context::ALL.into_iter().fold(0, |bits, context| {
+            if self.defines(context, usize::from(index)) {
+                bits | context.bit()
+            } else {
+                bits
+            }
+        })
+    }
+
+    fn defines(self, context: Context, index: usize) -> bool {
+        let words = &MEMBERSHIP[self as usize * Context::ALL.len() + context as usize];
+        words[index / 64] >> (index % 64) & 1 == 1
     }
 
     /// Every function of this surface and context.
