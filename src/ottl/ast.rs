@@ -1,5 +1,5 @@
 //! The syntax tree of one OTTL statement or condition, and its canonical text (`Display`). Names
-//! and literals borrow from the text parsed.
+//! and literals borrow from the text parsed; nodes live in the parser's arena.
 
 use std::fmt;
 
