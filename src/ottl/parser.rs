@@ -681,50 +681,43 @@ impl<'a, 't> Parser<'a, 't> {
 
     fn path(&mut self) -> Parsed<Path<'a>> {
         let first = self.advance();
-        let first_name = self.text_of(first);
         let mut fields = ArenaVec::with_capacity_in(3, self.arena);
         // Whether the dotted name so far is one piece of the text: no space around a dot, no key
         // before one.
         let mut in_one_piece = true;
         let mut end = first.end;
-        let context = if self.kind() == TokenKind::Dot {
-            let dot = self.advance();
-            let field = self.expect(TokenKind::Lowercase, "a lowercase path segment")?;
-            in_one_piece = dot.start == end && field.start == dot.end;
-            end = field.end;
-            let keys = self.keys()?;
-            fields.push(Field {
-                name: self.text_of(field),
-                at: Offset(field.start),
-                keys,
-            });
-            Some(first_name)
-        } else {
-            let keys = self.keys()?;
-            fields.push(Field {
-                name: first_name,
-                at: Offset(first.start),
-                keys,
-            });
-            None
+        let context = (self.kind() == TokenKind::Dot).then(|| self.text_of(first));
+        let mut segment = match context {
+            Some(_) => self.segment_after_dot(&mut end, &mut in_one_piece)?,
+            None => first,
         };
-        while self.kind() == TokenKind::Dot {
-            let dot = self.advance();
-            let field = self.expect(TokenKind::Lowercase, "a lowercase path segment")?;
-            in_one_piece &= dot.start == end && field.start == dot.end;
-            end = field.end;
+        loop {
             let keys = self.keys()?;
             fields.push(Field {
-                name: self.text_of(field),
-                at: Offset(field.start),
+                name: self.text_of(segment),
+                at: Offset(segment.start),
                 keys,
             });
+            if self.kind() != TokenKind::Dot {
+                break;
+            }
+            segment = self.segment_after_dot(&mut end, &mut in_one_piece)?;
         }
         Ok(Path {
             context,
             fields: fields.into_bump_slice(),
             written: in_one_piece.then(|| &self.text[first.start..end]),
         })
+    }
+
+    /// The path segment after the dot here; notes whether the dot and the segment follow `end`
+    /// without a space, and moves `end` past the segment.
+    fn segment_after_dot(&mut self, end: &mut usize, in_one_piece: &mut bool) -> Parsed<Token> {
+        let dot = self.advance();
+        let segment = self.expect(TokenKind::Lowercase, "a lowercase path segment")?;
+        *in_one_piece &= dot.start == *end && segment.start == dot.end;
+        *end = segment.end;
+        Ok(segment)
     }
 
     /// `{[key]}`: a string, an integer alone, or a math expression (paths, converter calls).
