@@ -873,3 +873,79 @@ fn invalid_message_reads_like_the_api_server() {
         r.invalid_message("p")
     );
 }
+
+// ---- OTTL size -------------------------------------------------------------------------
+
+/// A valid statement of exactly `bytes` bytes: a string literal padded to length.
+fn statement_of(bytes: usize) -> String {
+    let frame = "set(span.attributes[\"note\"], \"\")".len();
+    format!(
+        "set(span.attributes[\"note\"], \"{}\")",
+        "x".repeat(bytes - frame)
+    )
+}
+
+fn with_ottl(transform: Value, filter: Value) -> Value {
+    let mut object = pipeline("p", grpc("b:4317"));
+    object["spec"]["transform"] = transform;
+    object["spec"]["filter"] = filter;
+    object
+}
+
+#[test]
+fn a_pipeline_holds_at_most_the_ottl_limit() {
+    let limit = validation::MAX_OTTL_BYTES;
+    let condition = "span.name == \"a\"";
+    let rest = limit - 1000 - condition.len();
+    let at_limit = with_ottl(
+        json!([{"statements": [statement_of(1000), statement_of(rest)]}]),
+        json!([{"conditions": [condition]}]),
+    );
+    assert_valid(&report(at_limit));
+
+    // One byte more anywhere: the error names the text at which the total first goes over.
+    let one_over = with_ottl(
+        json!([{"statements": [statement_of(1000), statement_of(rest + 1)]}]),
+        json!([{"conditions": [condition]}]),
+    );
+    let r = report(one_over);
+    assert_single_error(
+        &r,
+        "spec.filter[0].conditions[0]: Invalid value: OTTL specification is invalid, invalid FilterSpec: the pipeline's statements and conditions reach 65537 bytes with this one, more than the 65536 bytes of OTTL a pipeline may hold; shorten them",
+    );
+    assert_eq!(r.errors[0].cause, Cause::OttlInvalid);
+
+    // Counted in the order checked: a group's statements, then its conditions, then the next
+    // group, then the filters.
+    let over_in_transform = with_ottl(
+        json!([
+            {"statements": [statement_of(1000)]},
+            {"conditions": [condition], "statements": [statement_of(rest + 1)]}
+        ]),
+        json!([{"conditions": [condition]}]),
+    );
+    assert_single_error(
+        &report(over_in_transform),
+        &format!(
+            "spec.transform[1].conditions[0]: Invalid value: OTTL specification is invalid, invalid TransformSpec: the pipeline's statements and conditions reach {} bytes with this one, more than the 65536 bytes of OTTL a pipeline may hold; shorten them",
+            limit + 1
+        ),
+    );
+}
+
+/// Over the limit nothing is parsed: a 3 MiB statement that is also a syntax error (and would take
+/// hundreds of MiB as a syntax tree) gets the size error alone.
+#[test]
+fn ottl_over_the_limit_is_not_parsed() {
+    let huge = format!("set(span.name, Concat([{}], \"\")", "1,".repeat(1_500_000));
+    let r = report(with_ottl(json!([{"statements": [huge]}]), json!([])));
+    assert_eq!(r.errors.len(), 1, "{:#?}", lines(&r));
+    assert!(
+        r.errors[0]
+            .detail
+            .contains("reach 3000029 bytes with this one"),
+        "{}",
+        r.errors[0]
+    );
+    assert_eq!(r.errors[0].value, None);
+}

@@ -1061,6 +1061,37 @@ async fn each_class_of_invalid_ottl_is_denied_with_its_field_path() {
     }
 }
 
+/// A pipeline over the OTTL size limit, in a review just under the 3 MiB body limit: one
+/// statement of 2.9 MiB that is a single list (as a syntax tree, hundreds of MiB). The answer is
+/// the size denial on its field; the pipeline's other, valid statement is not parsed at all.
+#[tokio::test]
+async fn ottl_over_the_size_limit_is_denied_without_parsing_it() {
+    let webhook = start(FakeCluster::default()).await;
+    let huge = format!(
+        "set(span.attributes[\"n\"], Concat([{}], \"\"))",
+        "1,".repeat(1_450_000)
+    );
+    let object = with_ottl(
+        json!([{"statements": ["set(span.name, \"x\")", huge]}]),
+        json!([]),
+    );
+    let body = review("CREATE", Some(&object), None, false);
+    assert!(body.to_string().len() > 2_900_000);
+    let response = admit(&webhook, VALIDATE_V1BETA1, &body).await;
+    assert_eq!(response["allowed"], false, "{response}");
+    assert_eq!(response["status"]["code"], 422);
+    let causes = response["status"]["details"]["causes"].as_array().unwrap();
+    assert_eq!(causes.len(), 1, "{causes:?}");
+    assert_eq!(causes[0]["field"], "spec.transform[0].statements[1]");
+    assert_eq!(
+        causes[0]["message"],
+        format!(
+            "Invalid value: OTTL specification is invalid, invalid TransformSpec: the pipeline's statements and conditions reach {} bytes with this one, more than the 65536 bytes of OTTL a pipeline may hold; shorten them",
+            "set(span.name, \"x\")".len() + huge.len()
+        )
+    );
+}
+
 #[tokio::test]
 async fn v1alpha1_ottl_is_checked_the_same_way() {
     let webhook = start(FakeCluster::default()).await;

@@ -542,12 +542,64 @@ fn check_cel_rules(
     }
 }
 
+/// How many bytes of OTTL one pipeline may hold, every statement and condition of its transform
+/// and filter groups together: hundreds of times what real pipelines use, and small enough that
+/// checking a pipeline's syntax trees stays within a few MiB of the manager's memory whatever the
+/// text (a tree takes up to about 60 bytes per byte of text) and that the gateway configuration
+/// of the default five pipelines fits its 1 MiB ConfigMap. The collector has no such bound; this
+/// is a deliberate difference (docs/reference/ottl.md#limits).
+pub const MAX_OTTL_BYTES: usize = 64 * 1024;
+
+/// Adds the lengths of `texts` to `total` up to the text that takes it over [`MAX_OTTL_BYTES`],
+/// and returns that text's index.
+fn crossing(texts: &[String], total: &mut usize) -> Option<usize> {
+    texts.iter().position(|text| {
+        *total += text.len();
+        *total > MAX_OTTL_BYTES
+    })
+}
+
+/// The field path at which a pipeline's OTTL first exceeds [`MAX_OTTL_BYTES`], in the order the
+/// texts are checked, with the group's kind and the total up to that text.
+fn ottl_over_limit(spec: &v1beta1::TracePipelineSpec) -> Option<(String, &'static str, usize)> {
+    let mut total = 0;
+    for (i, group) in spec.transform.iter().enumerate() {
+        if let Some(j) = crossing(&group.statements, &mut total) {
+            let path = format!("spec.transform[{i}].statements[{j}]");
+            return Some((path, "TransformSpec", total));
+        }
+        if let Some(j) = crossing(&group.conditions, &mut total) {
+            let path = format!("spec.transform[{i}].conditions[{j}]");
+            return Some((path, "TransformSpec", total));
+        }
+    }
+    for (i, group) in spec.filter.iter().enumerate() {
+        if let Some(j) = crossing(&group.conditions, &mut total) {
+            let path = format!("spec.filter[{i}].conditions[{j}]");
+            return Some((path, "FilterSpec", total));
+        }
+    }
+    None
+}
+
 /// Every transform and filter group, checked as the gateway's collector would load it
 /// (docs/reference/ottl.md). A group stops at its first error: later statements of the group may
-/// only be wrong because of it (the context is inferred from the whole group).
+/// only be wrong because of it (the context is inferred from the whole group). A pipeline with
+/// more OTTL than [`MAX_OTTL_BYTES`] gets that one error and none of its text is parsed.
 fn check_ottl(spec: &v1beta1::TracePipelineSpec, report: &mut Report) {
     // Longer statements are not repeated in the message; the column points into them.
     const SHOWN_TEXT_LIMIT: usize = 200;
+    if let Some((path, kind, total)) = ottl_over_limit(spec) {
+        report.errors.push(FieldError::new(
+            path,
+            FieldErrorKind::Invalid,
+            format!(
+                "OTTL specification is invalid, invalid {kind}: the pipeline's statements and conditions reach {total} bytes with this one, more than the {MAX_OTTL_BYTES} bytes of OTTL a pipeline may hold; shorten them"
+            ),
+            Cause::OttlInvalid,
+        ));
+        return;
+    }
     let mut deny = |path: String, text: Option<&String>, kind: &str, problem: ottl::OttlError| {
         let error = FieldError::new(
             path,
