@@ -1063,7 +1063,7 @@ async fn each_class_of_invalid_ottl_is_denied_with_its_field_path() {
 
 /// A pipeline over the OTTL size limit, in a review just under the 3 MiB body limit: one
 /// statement of 2.9 MiB that is a single list (as a syntax tree, hundreds of MiB). The answer is
-/// the size denial on its field; the pipeline's other, valid statement is not parsed at all.
+/// the size denial alone, on the field of the statement that takes the total over the limit.
 #[tokio::test]
 async fn ottl_over_the_size_limit_is_denied_without_parsing_it() {
     let webhook = start(FakeCluster::default()).await;

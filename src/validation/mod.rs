@@ -544,9 +544,9 @@ fn check_cel_rules(
 
 /// How many bytes of OTTL one pipeline may hold, every statement and condition of its transform
 /// and filter groups together: hundreds of times what real pipelines use, and small enough that
-/// checking a pipeline's syntax trees stays within a few MiB of the manager's memory whatever the
-/// text (a tree takes up to about 60 bytes per byte of text) and that the gateway configuration
-/// of the default five pipelines fits its 1 MiB ConfigMap. The collector has no such bound; this
+/// checking a pipeline stays within about 11 MiB of the manager's memory whatever the text
+/// (tokens and tree take up to about 170 bytes per byte of text, BENCHMARKS.md) and that the
+/// gateway configuration of the default five pipelines fits its 1 MiB ConfigMap. The collector has no such bound; this
 /// is a deliberate difference (docs/reference/ottl.md#limits).
 pub const MAX_OTTL_BYTES: usize = 64 * 1024;
 
