@@ -17,12 +17,16 @@ fn distance(a: &str, b: &str) -> usize {
 }
 
 /// The candidate closest to `written`: equal but for case, or within about one edit per five
-/// characters. Ties go to the first candidate.
+/// characters. Ties go to the first candidate. A candidate whose length differs from the written
+/// name's by more than that is skipped unmeasured (the distance is at least the difference), so
+/// a name of thousands of characters costs a length comparison per candidate, not a table of
+/// its length times theirs.
 pub(crate) fn closest<'a>(
     written: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
-    let limit = (written.chars().count() / 5).max(1);
+    let length = written.chars().count();
+    let limit = (length / 5).max(1);
     let mut best: Option<(usize, &str)> = None;
     for candidate in candidates {
         if candidate == written {
@@ -30,6 +34,8 @@ pub(crate) fn closest<'a>(
         }
         let d = if candidate.eq_ignore_ascii_case(written) {
             0
+        } else if candidate.chars().count().abs_diff(length) > limit {
+            continue;
         } else {
             distance(written, candidate)
         };
@@ -64,5 +70,17 @@ mod tests {
         );
         assert_eq!(closest("frobnicate", ["set", "limit"]), None);
         assert_eq!(distance("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn names_too_long_or_short_to_be_near_are_skipped() {
+        // Within one edit per five characters, length included.
+        assert_eq!(closest("span.nameee", ["span.name"]), Some("span.name"));
+        assert_eq!(closest("span.nameeee", ["span.name"]), None);
+        assert_eq!(closest("sp", ["span.name"]), None);
+        // Multi-byte characters count as one each.
+        assert_eq!(closest("spän.name", ["span.name"]), Some("span.name"));
+        assert_eq!(closest("SPAN.NAME", ["span.name"]), Some("span.name"));
+        assert_eq!(closest(&"a".repeat(60_000), ["set", "span.name"]), None);
     }
 }
