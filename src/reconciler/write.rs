@@ -50,6 +50,25 @@ pub async fn write_conditions(
     Ok(flipped)
 }
 
+/// The most bytes an Event's note may hold: the API server refuses an Event with a longer one.
+const NOTE_LIMIT: usize = 1024;
+
+/// `<type> is <status>: <message>`, cut at a character boundary to at most [`NOTE_LIMIT`] bytes
+/// and then ending in `…`: a message can be longer (several field errors, a long OTTL name),
+/// and the condition itself keeps all of it.
+fn event_note(value: &ConditionValue) -> String {
+    let mut note = format!("{} is {}: {}", value.type_, value.status, value.message);
+    if note.len() > NOTE_LIMIT {
+        let mut end = NOTE_LIMIT - '…'.len_utf8();
+        while !note.is_char_boundary(end) {
+            end -= 1;
+        }
+        note.truncate(end);
+        note.push('…');
+    }
+    note
+}
+
 /// Publish an Event for each flipped condition; failures are logged, never fatal.
 pub async fn publish_flips(
     recorder: &Recorder,
@@ -65,15 +84,48 @@ pub async fn publish_flips(
                 EventType::Normal
             },
             reason: value.reason.to_string(),
-            note: Some(format!(
-                "{} is {}: {}",
-                value.type_, value.status, value.message
-            )),
+            note: Some(event_note(value)),
             action: "UpdateStatus".into(),
             secondary: None,
         };
         if let Err(err) = recorder.publish(&event, &reference).await {
             tracing::warn!(pipeline = %pipeline.name_any(), error = %err, "could not publish an Event");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::Reason;
+
+    fn value(message: &str) -> ConditionValue {
+        ConditionValue {
+            type_: "ConfigurationGenerated",
+            status: "False",
+            reason: Reason::OTTLSpecInvalid,
+            message: message.to_string(),
+        }
+    }
+
+    #[test]
+    fn event_notes_fit_the_api_servers_limit() {
+        assert_eq!(
+            event_note(&value("short")),
+            "ConfigurationGenerated is False: short"
+        );
+        let prefix = "ConfigurationGenerated is False: ".len();
+        let fits = "x".repeat(NOTE_LIMIT - prefix);
+        assert_eq!(event_note(&value(&fits)).len(), NOTE_LIMIT);
+        assert!(event_note(&value(&fits)).ends_with('x'));
+
+        let long = event_note(&value(&format!("{fits}y")));
+        assert_eq!(long.len(), NOTE_LIMIT);
+        assert!(long.ends_with("xx…"), "{long}");
+
+        // A cut never splits a character: three-byte characters from an odd offset.
+        let wide = event_note(&value(&format!("a{}", "€".repeat(600))));
+        assert!(wide.len() <= NOTE_LIMIT && wide.len() > NOTE_LIMIT - 4);
+        assert!(wide.ends_with("€…"), "{wide}");
     }
 }
