@@ -10,6 +10,24 @@ static PATH_INDEXES: LazyLock<[NameIndex; 4]> = LazyLock::new(|| {
     Context::ALL.map(|context| NameIndex::new(context.paths().iter().map(|(path, _)| *path)))
 });
 
+/// Every enum symbol of any context, with the contexts that define it as a bit set.
+static ENUM_INDEX: LazyLock<(NameIndex, Vec<u8>)> = LazyLock::new(|| {
+    let mut symbols: Vec<&'static str> = Vec::new();
+    let mut defining: Vec<u8> = Vec::new();
+    for context in Context::ALL {
+        for (symbol, _) in context.enums() {
+            match symbols.iter().position(|s| s == symbol) {
+                Some(at) => defining[at] |= context.bit(),
+                None => {
+                    symbols.push(symbol);
+                    defining.push(context.bit());
+                }
+            }
+        }
+    }
+    (NameIndex::new(symbols), defining)
+});
+
 /// A trace context of the transform and filter processors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Context {
@@ -37,10 +55,8 @@ impl Context {
 
     /// The contexts that define the enum `symbol`, as a bit set.
     pub(crate) fn defining_enum(symbol: &str) -> u8 {
-        Context::ALL
-            .into_iter()
-            .filter(|context| context.has_enum(symbol))
-            .fold(0, |bits, context| bits | context.bit())
+        let (index, defining) = &*ENUM_INDEX;
+        index.find(symbol).map_or(0, |at| defining[at])
     }
 
     /// The name as written in paths and in a processor's `context:` key.
@@ -84,9 +100,7 @@ impl Context {
     }
 
     pub(crate) fn has_enum(self, symbol: &str) -> bool {
-        self.enums()
-            .binary_search_by(|(s, _)| (*s).cmp(symbol))
-            .is_ok()
+        Context::defining_enum(symbol) & self.bit() != 0
     }
 
     /// The first path segments this context's parser accepts.
@@ -138,5 +152,19 @@ mod tests {
             assert_eq!(context.path("span.nam"), None);
             assert_eq!(context.path("span"), None);
         }
+    }
+
+    /// The enum index answers as the tables do, for every symbol of every context.
+    #[test]
+    fn every_enum_symbol_is_found_in_its_contexts() {
+        for context in Context::ALL {
+            for (symbol, _) in Context::ALL.iter().flat_map(|c| c.enums()) {
+                let listed = context.enums().iter().any(|(s, _)| s == symbol);
+                assert_eq!(context.has_enum(symbol), listed, "{context} {symbol}");
+            }
+            assert!(!context.has_enum("SPAN_KIND_SERVR"));
+            assert!(!context.has_enum(""));
+        }
+        assert_ne!(Context::defining_enum("SPAN_KIND_SERVER"), 0);
     }
 }

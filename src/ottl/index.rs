@@ -9,6 +9,28 @@ pub(crate) struct NameIndex {
     slots: Vec<u16>,
 }
 
+fn word(eight: &[u8]) -> u64 {
+    u64::from_le_bytes(eight.try_into().expect("eight bytes"))
+}
+
+/// The up to seven bytes after a name's last whole word, as the little-endian word they would
+/// form padded with zeros. Read with two overlapping loads instead of copying them into a
+/// padded buffer: a copy of a variable length is a library call, and lookups made dozens of
+/// them per webhook request.
+fn tail_word(tail: &[u8]) -> u64 {
+    let n = tail.len();
+    let at = |i: usize| u64::from(tail[i]);
+    match n {
+        0 => 0,
+        1..=3 => at(0) | at(n / 2) << (8 * (n / 2)) | at(n - 1) << (8 * (n - 1)),
+        _ => {
+            let low = u32::from_le_bytes(tail[..4].try_into().expect("four bytes"));
+            let high = u32::from_le_bytes(tail[n - 4..].try_into().expect("four bytes"));
+            u64::from(low) | u64::from(high) << (8 * (n - 4))
+        }
+    }
+}
+
 /// The Fx hash (rustc's) over the name eight bytes at a time: names are 3 to 40 bytes, and a
 /// byte-at-a-time hash cost more than the rest of a lookup.
 fn hash(name: &str) -> usize {
@@ -17,15 +39,23 @@ fn hash(name: &str) -> usize {
     let mut mix = |word: u64| hash = (hash.rotate_left(5) ^ word).wrapping_mul(SEED);
     let mut chunks = name.as_bytes().chunks_exact(8);
     for chunk in &mut chunks {
-        mix(u64::from_le_bytes(chunk.try_into().expect("eight bytes")));
+        mix(word(chunk));
     }
-    let tail = chunks.remainder();
-    let mut last = [0u8; 8];
-    last[..tail.len()].copy_from_slice(tail);
     // The length tells "a" from "a\0".
-    mix(u64::from_le_bytes(last) ^ ((name.len() as u64) << 56));
+    mix(tail_word(chunks.remainder()) ^ ((name.len() as u64) << 56));
     // The upper bits are the well-mixed ones.
     ((hash >> 32) ^ hash) as usize
+}
+
+/// Whether two names are equal, compared a word at a time like [`hash`] reads them, without the
+/// library call a string comparison makes.
+pub(crate) fn same_name(a: &str, b: &str) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (mut a, mut b) = (a.as_bytes().chunks_exact(8), b.as_bytes().chunks_exact(8));
+    (&mut a).zip(&mut b).all(|(x, y)| word(x) == word(y))
+        && tail_word(a.remainder()) == tail_word(b.remainder())
 }
 
 impl NameIndex {
@@ -54,7 +84,7 @@ impl NameIndex {
         let mut slot = hash(name) & mask;
         loop {
             let position = usize::from(self.slots[slot]).checked_sub(1)?;
-            if self.names[position] == name {
+            if same_name(self.names[position], name) {
                 return Some(position);
             }
             slot = (slot + 1) & mask;
@@ -64,7 +94,7 @@ impl NameIndex {
 
 #[cfg(test)]
 mod tests {
-    use super::NameIndex;
+    use super::{NameIndex, same_name, tail_word};
     use proptest::prelude::*;
 
     #[test]
@@ -85,7 +115,23 @@ mod tests {
         }
     }
 
+    #[test]
+    fn tail_words_are_the_zero_padded_bytes() {
+        for n in 0..8 {
+            let tail: Vec<u8> = (1..=n as u8).map(|b| b * 0x11).collect();
+            let mut padded = [0u8; 8];
+            padded[..n].copy_from_slice(&tail);
+            assert_eq!(tail_word(&tail), u64::from_le_bytes(padded), "{n} bytes");
+        }
+    }
+
     proptest! {
+        #[test]
+        fn names_are_the_same_exactly_when_equal(a in "[ab\0]{0,20}", b in "[ab\0]{0,20}") {
+            prop_assert_eq!(same_name(&a, &b), a == b);
+            prop_assert!(same_name(&a, &a.clone()));
+        }
+
         #[test]
         fn agrees_with_a_linear_search(
             names in proptest::collection::hash_set("[ab.\0]{0,10}", 0..40),
