@@ -139,13 +139,25 @@ pub fn tls_client(
     tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
 }
 
-/// A port that was free a moment ago, for servers that must be told their address.
+/// A port that was free a moment ago, for servers that must be told their address (a manager
+/// started as a process). Ports are taken from below Linux's default ephemeral range (32768 and
+/// up), one after the other within this process: the kernel hands such a port neither to an
+/// outgoing connection nor to a `bind` on port 0, so no other test's traffic can take it before
+/// the server binds it. (A port from `bind` on port 0 could be, and a manager that then failed
+/// to bind made a test wait out its timeout.)
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    const FIRST: usize = 20_000;
+    const COUNT: usize = 12_000;
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    // Test binaries run one after another, but start apart in case two run at once.
+    let start = std::process::id() as usize % COUNT;
+    loop {
+        let offset = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = u16::try_from(FIRST + (start + offset) % COUNT).expect("below 32768");
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// `GET path` over plain HTTP/1.1: the status and the body, `None` when the server does not
