@@ -49,7 +49,7 @@ fn hash(name: &str) -> usize {
 
 /// Whether two names are equal, compared a word at a time like [`hash`] reads them, without the
 /// library call a string comparison makes.
-pub(crate) fn same_name(a: &str, b: &str) -> bool {
+fn same_name(a: &str, b: &str) -> bool {
     if a.len() != b.len() {
         return false;
     }
