@@ -106,26 +106,47 @@ fn syntax(item: Item, error: SyntaxError) -> OttlError {
     }
 }
 
-/// An arena that holds the trees of `texts` in one piece, as a rule: their nodes take 6 to 10
-/// bytes for each byte of OTTL written (the webhook benchmark's 17 texts). Larger trees grow it.
-fn arena_for<'t>(texts: impl IntoIterator<Item = &'t String>) -> Arena {
-    const BYTES_PER_TEXT_BYTE: usize = 12;
-    const MAX_INITIAL: usize = 64 * 1024;
-    let written: usize = texts.into_iter().map(String::len).sum();
-    Arena::with_capacity((written * BYTES_PER_TEXT_BYTE).min(MAX_INITIAL))
+/// The arena and token buffer the checks of one thread reuse: a webhook request then parses into
+/// memory the previous one left in the caches, and allocates neither. One that grew beyond a
+/// usual pipeline's needs is dropped after the check, so that each of the runtime's threads
+/// (one per core of the node) keeps at most about 100 KiB.
+struct Scratch {
+    arena: Arena,
+    tokens: Tokens,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::Cell<Option<Scratch>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `check` with this thread's scratch, emptied.
+fn with_scratch<T>(check: impl FnOnce(&mut Arena, &mut Tokens) -> T) -> T {
+    // Real pipelines' trees take a few KiB: the webhook benchmark's 17 texts about 10.
+    const INITIAL_ARENA: usize = 16 * 1024;
+    const KEPT_ARENA: usize = 64 * 1024;
+    const KEPT_TOKENS: usize = 2 * 1024;
+    let mut scratch = SCRATCH.take().unwrap_or_else(|| Scratch {
+        arena: Arena::with_capacity(INITIAL_ARENA),
+        tokens: Tokens::default(),
+    });
+    scratch.arena.reset();
+    let result = check(&mut scratch.arena, &mut scratch.tokens);
+    if scratch.arena.allocated_bytes() <= KEPT_ARENA && scratch.tokens.capacity() <= KEPT_TOKENS {
+        SCRATCH.set(Some(scratch));
+    }
+    result
 }
 
 fn parse_transform<'a>(
     conditions: &'a [String],
     statements: &'a [String],
     arena: &'a Arena,
+    tokens: &mut Tokens,
 ) -> Result<Vec<Text<'a>>, OttlError> {
     let mut texts = Vec::with_capacity(conditions.len() + statements.len());
-    let mut tokens = Tokens::default();
     for (i, text) in statements.iter().enumerate() {
         let item = Item::Statement(i);
-        let statement =
-            parse_statement_with(text, arena, &mut tokens).map_err(|e| syntax(item, e))?;
+        let statement = parse_statement_with(text, arena, tokens).map_err(|e| syntax(item, e))?;
         texts.push(Text {
             item,
             surface: Surface::TransformStatement,
@@ -135,8 +156,7 @@ fn parse_transform<'a>(
     }
     for (i, text) in conditions.iter().enumerate() {
         let item = Item::Condition(i);
-        let condition =
-            parse_condition_with(text, arena, &mut tokens).map_err(|e| syntax(item, e))?;
+        let condition = parse_condition_with(text, arena, tokens).map_err(|e| syntax(item, e))?;
         texts.push(Text {
             item,
             surface: Surface::TransformCondition,
@@ -322,23 +342,24 @@ fn infer(texts: &[Text], item: Item, filter: bool) -> Result<Context, OttlError>
 
 /// One `transform[i]` item (a transform processor `trace_statements` entry), context inferred.
 pub fn check_transform(conditions: &[String], statements: &[String]) -> Result<(), OttlError> {
-    let arena = arena_for(conditions.iter().chain(statements));
-    let texts = parse_transform(conditions, statements, &arena)?;
-    let context = infer(&texts, Item::Group, false)?;
-    texts.iter().try_for_each(|text| text.check(context, true))
+    with_scratch(|arena, tokens| {
+        let texts = parse_transform(conditions, statements, arena, tokens)?;
+        let context = infer(&texts, Item::Group, false)?;
+        texts.iter().try_for_each(|text| text.check(context, true))
+    })
 }
 
 /// One `filter[i]` item (a filter processor `trace_conditions` entry), context inferred.
 pub fn check_filter(conditions: &[String]) -> Result<(), OttlError> {
-    let mut tokens = Tokens::default();
-    let mut arena = arena_for(conditions);
-    for (i, condition) in conditions.iter().enumerate() {
-        arena.reset();
-        let text = [parse_filter_condition(i, condition, &arena, &mut tokens)?];
-        let context = infer(&text, Item::Condition(i), true)?;
-        text[0].check(context, true)?;
-    }
-    Ok(())
+    with_scratch(|arena, tokens| {
+        for (i, condition) in conditions.iter().enumerate() {
+            arena.reset();
+            let text = [parse_filter_condition(i, condition, arena, tokens)?];
+            let context = infer(&text, Item::Condition(i), true)?;
+            text[0].check(context, true)?;
+        }
+        Ok(())
+    })
 }
 
 /// Like [`check_transform`] with an explicit `context:`, where bare paths (`name`) belong to it.
@@ -347,28 +368,29 @@ pub fn check_transform_in(
     conditions: &[String],
     statements: &[String],
 ) -> Result<(), OttlError> {
-    let arena = arena_for(conditions.iter().chain(statements));
-    let texts = parse_transform(conditions, statements, &arena)?;
-    texts.iter().try_for_each(|text| text.check(context, false))
+    with_scratch(|arena, tokens| {
+        let texts = parse_transform(conditions, statements, arena, tokens)?;
+        texts.iter().try_for_each(|text| text.check(context, false))
+    })
 }
 
 /// Like [`check_filter`] with an explicit `context:`.
 pub fn check_filter_in(context: Context, conditions: &[String]) -> Result<(), OttlError> {
-    let mut tokens = Tokens::default();
-    let mut arena = arena_for(conditions);
-    for (i, condition) in conditions.iter().enumerate() {
-        arena.reset();
-        let text = parse_filter_condition(i, condition, &arena, &mut tokens)?;
-        if context == Context::SpanEvent {
-            return Err(OttlError {
-                item: text.item,
-                column: 1,
-                message: SPANEVENT_FILTER_MESSAGE.to_string(),
-            });
+    with_scratch(|arena, tokens| {
+        for (i, condition) in conditions.iter().enumerate() {
+            arena.reset();
+            let text = parse_filter_condition(i, condition, arena, tokens)?;
+            if context == Context::SpanEvent {
+                return Err(OttlError {
+                    item: text.item,
+                    column: 1,
+                    message: SPANEVENT_FILTER_MESSAGE.to_string(),
+                });
+            }
+            text.check(context, false)?;
         }
-        text.check(context, false)?;
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// The collector's grammar facts (`tests/fixtures/ottl-0.151/grammar.json`), for unit tests that
@@ -378,4 +400,38 @@ fn grammar_facts() -> serde_json::Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/ottl-0.151/grammar.json");
     serde_json::from_str(&std::fs::read_to_string(path).expect("grammar.json")).expect("json")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kept() -> Option<(usize, usize)> {
+        let scratch = SCRATCH.take()?;
+        let sizes = (scratch.arena.allocated_bytes(), scratch.tokens.capacity());
+        SCRATCH.set(Some(scratch));
+        Some(sizes)
+    }
+
+    /// A thread keeps its scratch after usual pipelines, and drops what a large one grew.
+    #[test]
+    fn scratch_is_kept_only_while_small() {
+        let statements = ["set(span.name, \"x\") where span.kind == SPAN_KIND_SERVER".to_string()];
+        assert_eq!(check_transform(&[], &statements), Ok(()));
+        let (arena, tokens) = kept().expect("kept after a small pipeline");
+        assert!(arena <= 64 * 1024 && tokens <= 2 * 1024, "{arena} {tokens}");
+        // The same answers again, from the reused scratch.
+        assert_eq!(check_transform(&[], &statements), Ok(()));
+        assert_eq!(
+            check_filter(&["sspan.name == \"x\"".to_string()]).map_err(|e| e.column),
+            Err(1)
+        );
+
+        let list = vec!["1"; 20_000].join(",");
+        let large = [format!("set(span.name, Concat([{list}], \"\"))")];
+        assert_eq!(check_transform(&[], &large), Ok(()));
+        assert_eq!(kept(), None, "dropped after a large pipeline");
+        assert_eq!(check_transform(&[], &statements), Ok(()));
+        assert!(kept().is_some());
+    }
 }

@@ -47,6 +47,13 @@ impl Misparse {
 #[derive(Default)]
 pub(crate) struct Tokens(Vec<Token>);
 
+impl Tokens {
+    /// How many tokens the buffer holds without growing.
+    pub(crate) fn capacity(&self) -> usize {
+        self.0.capacity()
+    }
+}
+
 /// Parses one transform statement into `arena`.
 pub fn parse_statement<'a>(text: &'a str, arena: &'a Arena) -> Result<Statement<'a>, SyntaxError> {
     parse_statement_with(text, arena, &mut Tokens::default())
