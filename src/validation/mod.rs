@@ -546,8 +546,8 @@ fn check_cel_rules(
 /// and filter groups together: hundreds of times what real pipelines use, and small enough that
 /// checking a pipeline stays within about 11 MiB of the manager's memory whatever the text
 /// (tokens and tree take up to about 170 bytes per byte of text, BENCHMARKS.md) and that the
-/// gateway configuration of the default five pipelines fits its 1 MiB ConfigMap. The collector has no such bound; this
-/// is a deliberate difference (docs/reference/ottl.md#limits).
+/// gateway configuration of the default five pipelines fits its 1 MiB ConfigMap. The collector
+/// has no such bound; this is a deliberate difference (docs/reference/ottl.md#limits).
 pub const MAX_OTTL_BYTES: usize = 64 * 1024;
 
 /// Adds the lengths of `texts` to `total` up to the text that takes it over [`MAX_OTTL_BYTES`],
