@@ -19,6 +19,7 @@ pub(crate) struct Problem {
 
 type Checked = Result<(), Problem>;
 
+#[cold]
 fn problem(offset: usize, message: impl Into<String>) -> Problem {
     Problem {
         offset,
@@ -314,6 +315,7 @@ impl Checker {
         }
     }
 
+    #[cold]
     fn unknown_function(&self, name: &str, offset: usize, editor: bool) -> Problem {
         let suggestion = closest(
             name,
@@ -688,6 +690,7 @@ fn valid_regex(pattern: Option<(usize, Cow<'_, str>)>) -> Checked {
     }
 }
 
+#[cold]
 fn not_a_regex(offset: usize, pattern: &str, error: &dyn std::fmt::Display) -> Problem {
     let text = error.to_string();
     let reason = text

@@ -118,15 +118,7 @@ pub(crate) fn tokenize(text: &str, tokens: &mut Vec<Token>) -> Result<(), LexErr
             b',' => (TokenKind::Comma, at + 1),
             b'[' => (TokenKind::LBracket, at + 1),
             b']' => (TokenKind::RBracket, at + 1),
-            _ => {
-                return Err(LexError {
-                    offset: at,
-                    message: format!(
-                        "unexpected character {:?}",
-                        text[at..].chars().next().unwrap_or(' ')
-                    ),
-                });
-            }
+            _ => return Err(unexpected_character(text, at)),
         };
         tokens.push(Token {
             kind,
@@ -141,6 +133,17 @@ pub(crate) fn tokenize(text: &str, tokens: &mut Vec<Token>) -> Result<(), LexErr
         end: bytes.len(),
     });
     Ok(())
+}
+
+#[cold]
+fn unexpected_character(text: &str, at: usize) -> LexError {
+    LexError {
+        offset: at,
+        message: format!(
+            "unexpected character {:?}",
+            text[at..].chars().next().unwrap_or(' ')
+        ),
+    }
 }
 
 fn digits(bytes: &[u8], at: usize) -> usize {

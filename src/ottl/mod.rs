@@ -76,6 +76,7 @@ impl Text<'_> {
         }
     }
 
+    #[cold]
     fn error(&self, problem: Problem) -> OttlError {
         OttlError {
             item: self.item,
@@ -98,6 +99,7 @@ impl Text<'_> {
     }
 }
 
+#[cold]
 fn syntax(item: Item, error: SyntaxError) -> OttlError {
     OttlError {
         item,
@@ -231,6 +233,7 @@ fn unknown_enum(text: &Text, context: Context, symbol: &str, offset: usize) -> P
 
 /// Why no context can be inferred: no path starts with a context name. Points at the first path
 /// without one, with the context path it probably means.
+#[cold]
 fn no_context(texts: &[Text], item: Item) -> OttlError {
     let names = "resource, scope, span or spanevent";
     let mut bare = None;

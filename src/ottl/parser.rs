@@ -208,6 +208,7 @@ impl<'a, 't> Parser<'a, 't> {
         token
     }
 
+    #[cold]
     fn error_at(offset: usize, message: impl Into<String>) -> Misparse {
         Misparse {
             offset,
@@ -215,10 +216,12 @@ impl<'a, 't> Parser<'a, 't> {
         }
     }
 
+    #[cold]
     fn error_here(&self, message: impl Into<String>) -> Misparse {
         Self::error_at(self.peek().start, message)
     }
 
+    #[cold]
     fn unexpected(&self, expected: &str) -> Misparse {
         let token = self.peek();
         if token.kind == TokenKind::End {
